@@ -1,0 +1,271 @@
+"""The compiled plan: plain, JSON-safe dataclasses.
+
+In: nothing (this module is the contract between the compiler and the runtime).
+Out: ``Plan`` / ``Journey`` / step dataclasses, and ``to_dict`` / ``plan_from_dict`` /
+``journey_from_dict`` so a plan crosses Temporal's data converter as plain JSON.
+
+This module must stay importable inside Temporal's workflow sandbox: standard library
+only, no I/O, no YAML, Lark or Jinja.
+
+Expressions are kept as a JSON tree (``Expr.tree``) plus their source text:
+
+    ["lit", value]                       str | int | float | bool | None
+    ["list", [e, ...]]
+    ["path", scope, [name, ...]]         scope: "customer" | "trigger" | "event" | "var"
+                                         (for "var" the first name is the variable)
+    ["not", e]      ["neg", e]
+    ["and", a, b]   ["or", a, b]
+    ["cmp", op, a, b]                    op: == != < <= > >= in "not in"
+    ["arith", op, a, b]                  op: + - * /
+    ["call", fname, [e, ...]]            fname: a function of dsl.functions
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a step or journey was written: file path (as given), 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Expr:
+    src: str
+    tree: list
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@dataclass
+class Step:
+    kind: ClassVar[str] = ""
+    origin: Origin
+
+
+@dataclass
+class Send(Step):
+    kind: ClassVar[str] = "send"
+    template: str
+    args: dict[str, Expr] = field(default_factory=dict)
+
+
+@dataclass
+class Notify(Step):
+    kind: ClassVar[str] = "notify"
+    team: str
+    address: str
+    template: str
+    args: dict[str, Expr] = field(default_factory=dict)
+
+
+@dataclass
+class Wait(Step):
+    kind: ClassVar[str] = "wait"
+    seconds: int
+
+
+@dataclass
+class WaitFor(Step):
+    kind: ClassVar[str] = "wait_for"
+    event: str
+    seconds: int
+    where: Expr | None = None
+    received: list[Step] = field(default_factory=list)
+    timeout: list[Step] = field(default_factory=list)
+
+
+@dataclass
+class If(Step):
+    kind: ClassVar[str] = "if"
+    cond: Expr
+    then: list[Step] = field(default_factory=list)
+    else_: list[Step] = field(default_factory=list)
+
+
+@dataclass
+class Call(Step):
+    kind: ClassVar[str] = "call"
+    activity: str
+    args: dict[str, Expr] = field(default_factory=dict)
+    bind: str | None = None
+    # Copied from the activity registry at compile time, so the workflow never
+    # imports developer code to learn how to schedule an activity.
+    timeout_seconds: int = 60
+    max_attempts: int = 0  # 0: retry until it succeeds
+
+
+@dataclass
+class Set(Step):
+    kind: ClassVar[str] = "set"
+    target: str  # "customer" | "var"
+    name: str
+    value: Expr
+
+
+@dataclass
+class Exit(Step):
+    kind: ClassVar[str] = "exit"
+
+
+STEP_TYPES: dict[str, type[Step]] = {
+    cls.kind: cls for cls in (Send, Notify, Wait, WaitFor, If, Call, Set, Exit)
+}
+# Fields of a step that hold nested blocks, in the order a position path names them.
+BLOCK_FIELDS: dict[str, tuple[str, ...]] = {
+    "wait_for": ("received", "timeout"),
+    "if": ("then", "else_"),
+}
+
+
+# --------------------------------------------------------------------------- journeys
+
+
+@dataclass
+class Reentry:
+    mode: str = "never"  # "never" | "always" | "after"
+    seconds: int = 0  # for "after": time since the last entry
+
+
+@dataclass
+class Journey:
+    name: str
+    trigger: str
+    steps: list[Step]
+    origin: Origin
+    description: str = ""
+    when: Expr | None = None
+    goal: str | None = None
+    key: Expr | None = None
+    reentry: Reentry = field(default_factory=Reentry)
+    sender: str = ""
+    hash: str = ""  # content hash of everything above but hash and origins' positions
+
+    def compute_hash(self) -> str:
+        data = to_dict(self)
+        data.pop("hash", None)
+        blob = json.dumps(_strip_origins(data), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Settings:
+    sender: str = "Lifecycle <lifecycle@localhost>"
+    teams: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    settings: Settings
+    journeys: dict[str, Journey]
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_dict(obj: Any) -> Any:
+    """A dataclass tree as plain JSON-safe data; steps carry their ``kind``."""
+    if isinstance(obj, Step):
+        out: dict[str, Any] = {"kind": obj.kind}
+        for f in fields(obj):
+            out[f.name] = to_dict(getattr(obj, f.name))
+        return out
+    if hasattr(obj, "__dataclass_fields__"):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def _strip_origins(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _strip_origins(v) for k, v in data.items() if k != "origin"}
+    if isinstance(data, list):
+        return [_strip_origins(v) for v in data]
+    return data
+
+
+def _expr(d: dict | None) -> Expr | None:
+    return None if d is None else Expr(src=d["src"], tree=d["tree"])
+
+
+def _args(d: dict) -> dict[str, Expr]:
+    return {k: _expr(v) for k, v in d.items()}
+
+
+def step_from_dict(d: dict) -> Step:
+    kind = d["kind"]
+    origin = Origin(**d["origin"])
+    if kind == "send":
+        return Send(origin, d["template"], _args(d["args"]))
+    if kind == "notify":
+        return Notify(origin, d["team"], d["address"], d["template"], _args(d["args"]))
+    if kind == "wait":
+        return Wait(origin, d["seconds"])
+    if kind == "wait_for":
+        return WaitFor(
+            origin,
+            d["event"],
+            d["seconds"],
+            _expr(d["where"]),
+            [step_from_dict(s) for s in d["received"]],
+            [step_from_dict(s) for s in d["timeout"]],
+        )
+    if kind == "if":
+        return If(
+            origin,
+            _expr(d["cond"]),
+            [step_from_dict(s) for s in d["then"]],
+            [step_from_dict(s) for s in d["else_"]],
+        )
+    if kind == "call":
+        return Call(
+            origin,
+            d["activity"],
+            _args(d["args"]),
+            d["bind"],
+            d["timeout_seconds"],
+            d["max_attempts"],
+        )
+    if kind == "set":
+        return Set(origin, d["target"], d["name"], _expr(d["value"]))
+    if kind == "exit":
+        return Exit(origin)
+    raise ValueError(f"unknown step kind {kind!r}")
+
+
+def journey_from_dict(d: dict) -> Journey:
+    return Journey(
+        name=d["name"],
+        trigger=d["trigger"],
+        steps=[step_from_dict(s) for s in d["steps"]],
+        origin=Origin(**d["origin"]),
+        description=d.get("description", ""),
+        when=_expr(d.get("when")),
+        goal=d.get("goal"),
+        key=_expr(d.get("key")),
+        reentry=Reentry(**d.get("reentry", {})),
+        sender=d.get("sender", ""),
+        hash=d.get("hash", ""),
+    )
+
+
+def plan_from_dict(d: dict) -> Plan:
+    return Plan(
+        settings=Settings(**d["settings"]),
+        journeys={k: journey_from_dict(v) for k, v in d["journeys"].items()},
+    )

@@ -1,0 +1,1 @@
+"""lifecycle's engine: the command line, the worker's wiring, email and activities."""

@@ -1,0 +1,58 @@
+"""The ``lifecycle`` command line.
+
+In: argv. Out: an ``ExitCode``. Each subcommand lives in ``engine.commands.<name>`` with
+``add_arguments(parser)`` and ``run(args) -> ExitCode``; modules are imported lazily so
+``lifecycle validate`` does not pay for Temporal's import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    PROBLEMS = 1  # the input has errors (validate found problems, unknown journey, ...)
+    USAGE = 2  # bad command line (argparse uses 2 as well)
+    FAILURE = 3  # the engine could not do its job (server unreachable, ...)
+
+
+COMMANDS: dict[str, str] = {
+    "validate": "check rules and templates; report every problem",
+    "show": "print a journey's compiled plan",
+    "send-event": "send an event (JSON) to a running deployment",
+    "status": "show a customer's profile and active journeys",
+    "simulate": "run events through the real workflows on simulated time",
+    "preview": "render a template with a sample customer",
+    "graph": "draw a journey as a Mermaid flowchart",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifecycle", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        try:
+            module = importlib.import_module(f"engine.commands.{name.replace('-', '_')}")
+        except ModuleNotFoundError:
+            continue  # not built yet
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_module", None):
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    return int(args._module.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

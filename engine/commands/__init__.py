@@ -1,0 +1,1 @@
+"""One module per ``lifecycle`` subcommand; each exposes ``add_arguments`` and ``run``."""

@@ -1,0 +1,20 @@
+"""Names and defaults defined once: task queue, workflow ids, data folder, environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TASK_QUEUE = "lifecycle"
+CUSTOMER_WORKFLOW_PREFIX = "customer-"
+DEFAULT_RULES_DIR = "rules"
+DEFAULT_TEMPLATES_DIR = "templates"
+
+
+def customer_workflow_id(customer_id: str) -> str:
+    return f"{CUSTOMER_WORKFLOW_PREFIX}{customer_id}"
+
+
+def data_dir() -> Path:
+    """Where the embedded defaults keep state: ``LIFECYCLE_DATA`` or ./var."""
+    return Path(os.environ.get("LIFECYCLE_DATA", "var")).resolve()

@@ -1,0 +1,1 @@
+"""Temporal workflows: the customer entity and the journey interpreter."""
