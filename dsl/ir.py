@@ -164,6 +164,9 @@ class Journey:
 class Settings:
     sender: str = "Lifecycle <lifecycle@localhost>"
     teams: dict[str, str] = field(default_factory=dict)
+    # Link put in every customer email (footer and List-Unsubscribe header);
+    # "{customer_id}" is replaced with the customer's id.
+    unsubscribe_url: str = "https://example.test/unsubscribe/{customer_id}"
 
 
 @dataclass
