@@ -150,7 +150,8 @@ class Journey:
     goal: str | None = None
     key: Expr | None = None
     reentry: Reentry = field(default_factory=Reentry)
-    sender: str = ""
+    sender: str = ""  # from settings.sender
+    unsubscribe_url: str = ""  # from settings.unsubscribe_url ("{customer_id}" placeholder)
     hash: str = ""  # content hash of everything above but hash and origins' positions
 
     def compute_hash(self) -> str:
@@ -263,6 +264,7 @@ def journey_from_dict(d: dict) -> Journey:
         key=_expr(d.get("key")),
         reentry=Reentry(**d.get("reentry", {})),
         sender=d.get("sender", ""),
+        unsubscribe_url=d.get("unsubscribe_url", ""),
         hash=d.get("hash", ""),
     )
 
