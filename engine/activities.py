@@ -1,0 +1,132 @@
+"""The Temporal email activity.
+
+In: ``SendEmailInput`` (built by the workflow from a ``send`` / ``notify`` step), plus
+what the worker builds once: the templates folder, ``SmtpSettings`` and a ``Ledger``.
+Out: ``SendEmailResult`` with status ``sent``, ``duplicate`` (the ledger already had the
+key: nothing rendered, nothing sent) or ``bounced`` (the server refused with 5xx);
+``ApplicationError`` type ``TemplateError`` (non-retryable) when the template fails, type
+``SmtpUnavailable`` (retryable) when the mail server cannot take the message now.
+
+Test-only fault injection: with ``LIFECYCLE_FAULT_PAUSE_AFTER_SEND=<seconds>`` set, the
+activity sleeps that long after recording the send and before returning, so a crash
+test can kill the worker in exactly the window the sent-ledger protects. Never set it in
+production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from engine.email import AddressError, TemplateRenderError, address_of, build_message, render_email
+from engine.ledger import Ledger
+from engine.smtp import SmtpBounceError, SmtpClient, SmtpSettings, SmtpUnavailableError
+from engine.templates import make_environment
+
+SEND_EMAIL = "send_email"
+FAULT_PAUSE_ENV = "LIFECYCLE_FAULT_PAUSE_AFTER_SEND"
+
+
+@dataclass
+class SendEmailInput:
+    idempotency_key: str  # unique per journey instance + step; same on every retry
+    kind: str  # "send" (to the customer) | "notify" (to a team address)
+    template: str  # template name: templates/<name>.html.j2
+    to: str
+    sender: str
+    customer_id: str
+    journey: str
+    context: dict = field(default_factory=dict)
+    unsubscribe_url: str = ""
+    sent_at: str = ""  # ISO 8601 UTC from workflow.now(): the Date header
+
+
+@dataclass
+class SendEmailResult:
+    status: str  # "sent" | "duplicate" | "bounced"
+    message_id: str
+    subject: str
+    to: str
+    detail: str = ""
+
+
+class EmailActivities:
+    """Holds the template environment, the SMTP connection and the ledger for the worker."""
+
+    def __init__(self, templates_dir: str | Path, smtp: SmtpSettings, ledger: Ledger) -> None:
+        self.env = make_environment(templates_dir)
+        self.smtp = SmtpClient(smtp)
+        self.ledger = ledger
+
+    @activity.defn(name=SEND_EMAIL)
+    async def send_email(self, inp: SendEmailInput) -> SendEmailResult:
+        known = await self.ledger.get(inp.idempotency_key)
+        if known is not None:
+            detail = f"already {known.status}" + (f": {known.detail}" if known.detail else "")
+            return SendEmailResult("duplicate", known.message_id, known.subject, known.to, detail)
+
+        variables = dict(inp.context)
+        variables["unsubscribe_url"] = inp.unsubscribe_url if inp.kind == "send" else ""
+        try:
+            rendered = render_email(self.env, inp.template, variables)
+        except TemplateRenderError as exc:
+            raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from None
+
+        try:
+            message = build_message(
+                rendered,
+                sender=inp.sender,
+                to=inp.to,
+                idempotency_key=inp.idempotency_key,
+                journey=inp.journey,
+                customer_id=inp.customer_id,
+                unsubscribe_url=inp.unsubscribe_url if inp.kind == "send" else "",
+                sent_at=inp.sent_at,
+            )
+            recipient = address_of(inp.to)
+        except AddressError as exc:
+            if _is_sender_problem(inp.sender):
+                # A bad From is a rules-file problem, the same for every customer.
+                raise ApplicationError(
+                    f"invalid sender: {exc}", type="InvalidSender", non_retryable=True
+                ) from None
+            # A customer without a usable address cannot be emailed; the journey goes on.
+            return await self._finish(inp, "bounced", "", rendered.subject, str(exc))
+        message_id = message["Message-ID"]
+
+        if activity.in_activity():
+            activity.heartbeat()  # a dead worker is then noticed via the heartbeat timeout
+        try:
+            await self.smtp.send(address_of(inp.sender), [recipient], message.as_bytes())
+        except SmtpBounceError as exc:
+            return await self._finish(inp, "bounced", message_id, rendered.subject, str(exc))
+        except SmtpUnavailableError as exc:
+            raise ApplicationError(str(exc), type="SmtpUnavailable") from None
+        return await self._finish(inp, "sent", message_id, rendered.subject, "")
+
+    async def _finish(
+        self, inp: SendEmailInput, status: str, message_id: str, subject: str, detail: str
+    ) -> SendEmailResult:
+        # Recorded before returning: a retry after a crash from here on is a no-op.
+        await self.ledger.record(inp.idempotency_key, status, message_id, subject, inp.to, detail)
+        pause = os.environ.get(FAULT_PAUSE_ENV)
+        if pause:
+            await asyncio.sleep(float(pause))
+        return SendEmailResult(status, message_id, subject, inp.to, detail)
+
+    async def close(self) -> None:
+        await self.smtp.close()
+        await self.ledger.close()
+
+
+def _is_sender_problem(sender: str) -> bool:
+    try:
+        address_of(sender)
+    except AddressError:
+        return True
+    return False
