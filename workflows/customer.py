@@ -1,0 +1,483 @@
+"""The customer entity: one long-lived workflow per customer that runs their journeys.
+
+In: events by the ``event`` signal (usually signal-with-start from ``engine.client``).
+Out: emails and activity calls (via activities), a journal of actions, and the ``status``
+query (profile, active journeys and where each one waits).
+
+Per event, in order: drop a duplicate ``id``; merge ``customer`` into the profile; end the
+journeys whose ``goal`` is this event; hand it to journeys waiting for it (``where``
+filters); start the journeys it triggers (``when``, ``key``, ``reentry``). Journeys run as
+asyncio tasks inside this workflow, each walking its pinned plan (the compiled journey it
+started with, kept by content hash), so editing rules never changes a journey in flight.
+
+Before history gets long the workflow drains (stops taking events, parks every journey
+at its next step boundary) and continues as new, carrying profile, journeys, unprocessed
+events and dedupe ids.
+
+This module runs in Temporal's sandbox: no I/O, no YAML/Lark/Jinja; time is
+``workflow.now()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from dsl import evaluator
+    from dsl.ir import Journey, journey_from_dict
+    from workflows.state import (
+        JOURNAL_LIMIT,
+        SEEN_IDS_LIMIT,
+        CustomerInput,
+        CustomerState,
+        Instance,
+        advance,
+        bounded_append,
+        enter_block,
+        leave_block,
+        position_label,
+        resolve_step,
+    )
+
+LOOKUP_ACTIVITY = "lookup_journeys"
+SEND_ACTIVITY = "send_email"
+# SMTP outages must never fail a journey: retry forever with a capped backoff.
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,
+    non_retryable_error_types=["TemplateError", "InvalidInput"],
+)
+SEND_TIMEOUT = timedelta(seconds=60)
+# A dead worker is noticed through the heartbeat timeout (FINDINGS.md).
+SEND_HEARTBEAT = timedelta(seconds=15)
+LOOKUP_TIMEOUT = timedelta(seconds=10)
+
+
+def iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class _Parked(Exception):
+    """Raised inside a journey task when the workflow drains for continue-as-new."""
+
+
+@workflow.defn(name="CustomerWorkflow")
+class CustomerWorkflow:
+    def __init__(self) -> None:
+        self.s = CustomerState(customer_id="")
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.journeys: dict[str, Journey] = {}  # hash -> parsed pinned journey
+        self.draining = False
+        self.busy = False  # an event is being processed
+
+    # ------------------------------------------------------------------ entry points
+
+    @workflow.run
+    async def run(self, inp: CustomerInput) -> None:
+        self.s = inp.state or CustomerState(customer_id=inp.customer_id)
+        self.s.customer_id = inp.customer_id
+        for inst in list(self.s.instances.values()):
+            self._start_task(inst)
+        while True:
+            await workflow.wait_condition(lambda: bool(self.s.inbox) or self._should_continue(inp))
+            if self._should_continue(inp):
+                break
+            self.busy = True
+            try:
+                await self._process(self.s.inbox.pop(0))
+            finally:
+                self.busy = False
+        # Drain: park every journey at a step boundary, then carry everything over.
+        self.draining = True
+        await workflow.wait_condition(lambda: all(t.done() for t in self.tasks.values()))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            CustomerInput(
+                customer_id=inp.customer_id, state=self.s, history_limit=inp.history_limit
+            )
+        )
+
+    @workflow.signal(name="event")
+    def on_event(self, event: dict) -> None:
+        self.s.inbox.append(event)
+
+    @workflow.query(name="status")
+    def status(self) -> dict:
+        now = workflow.now()
+        active = []
+        for inst in self.s.instances.values():
+            entry = {
+                "id": inst.id,
+                "journey": inst.journey,
+                "key": inst.key,
+                "started_at": inst.started_at,
+                "position": position_label(inst.pos),
+                "doing": inst.doing,
+            }
+            if inst.wait:
+                entry["waiting"] = dict(inst.wait)
+                entry["waiting"]["seconds_left"] = max(
+                    0, int((parse_iso(inst.wait["deadline"]) - now).total_seconds())
+                )
+            active.append(entry)
+        return {
+            "customer_id": self.s.customer_id,
+            "profile": self.s.profile,
+            "active": active,
+            "journal": self.s.journal,
+            "events_processed": self.s.events_processed,
+            "inbox": len(self.s.inbox),
+            "now": iso(now),
+        }
+
+    @workflow.query(name="next_wake")
+    def next_wake(self) -> str | None:
+        """The earliest deadline any journey waits for; None when nothing is active."""
+        deadlines = [i.wait["deadline"] for i in self.s.instances.values() if i.wait]
+        if self.s.inbox or self.busy:
+            return iso(workflow.now())
+        if not self.s.instances:
+            return None
+        if len(deadlines) < len(self.s.instances):
+            return iso(workflow.now())  # a journey is between steps
+        return min(deadlines)
+
+    # ------------------------------------------------------------------ events
+
+    def _should_continue(self, inp: CustomerInput) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= inp.history_limit
+        ) and not self.busy
+
+    async def _process(self, event: dict) -> None:
+        event_id = event.get("id")
+        if event_id:
+            if event_id in self.s.seen_ids:
+                return
+            bounded_append(self.s.seen_ids, event_id, SEEN_IDS_LIMIT)
+        self.s.events_processed += 1
+        etype = event.get("type", "")
+        updates = event.get("customer")
+        if isinstance(updates, dict):
+            self.s.profile.update(updates)
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        now = workflow.now()
+
+        for inst in self.s.instances.values():
+            journey = self._journey(inst.hash)
+            if journey.goal == etype:
+                inst.goal_reached = True
+            elif inst.wait and inst.wait["kind"] == "event" and inst.wait["event"] == etype:
+                if inst.received is None and self._where_matches(inst, data, now):
+                    inst.received = data
+
+        triggered = await workflow.execute_local_activity(
+            LOOKUP_ACTIVITY,
+            {"event_type": etype, "known": sorted(self.s.plans)},
+            start_to_close_timeout=LOOKUP_TIMEOUT,
+        )
+        for item in triggered:
+            if "journey" in item:
+                self.s.plans[item["hash"]] = item["journey"]
+            self._maybe_start(item["hash"], data, now)
+
+    def _where_matches(self, inst: Instance, data: dict, now: datetime) -> bool:
+        where = inst.wait.get("where")
+        if where is None:
+            return True
+        ctx = self._ctx(inst, now, event=data)
+        return evaluator.truthy(evaluator.evaluate(where, ctx))
+
+    def _maybe_start(self, plan_hash: str, data: dict, now: datetime) -> None:
+        journey = self._journey(plan_hash)
+        ctx = {
+            "customer": self.s.profile,
+            "trigger": data,
+            "event": None,
+            "vars": {},
+            "now": now,
+        }
+        if journey.when is not None and not evaluator.truthy(evaluator.evaluate(journey.when, ctx)):
+            return
+        key = ""
+        if journey.key is not None:
+            value = evaluator.evaluate(journey.key, ctx)
+            key = "" if value is None else str(value)
+        entry_key = f"{journey.name}|{key}"
+        if any(i.journey == journey.name and i.key == key for i in self.s.instances.values()):
+            return  # one active instance per journey and key
+        last = self.s.entries.get(entry_key)
+        mode = journey.reentry.mode
+        if last is not None:
+            if mode == "never":
+                return
+            if mode == "after" and now - parse_iso(last) < timedelta(
+                seconds=journey.reentry.seconds
+            ):
+                return
+        self.s.entries[entry_key] = iso(now)
+        self.s.seq += 1
+        inst = Instance(
+            id=f"{journey.name}:{key}:{self.s.seq}" if key else f"{journey.name}:{self.s.seq}",
+            journey=journey.name,
+            hash=plan_hash,
+            key=key,
+            trigger=data,
+            started_at=iso(now),
+        )
+        self.s.instances[inst.id] = inst
+        self._log(inst, "start", plan=plan_hash)
+        self._start_task(inst)
+
+    # ------------------------------------------------------------------ journeys
+
+    def _journey(self, plan_hash: str) -> Journey:
+        journey = self.journeys.get(plan_hash)
+        if journey is None:
+            journey = journey_from_dict(self.s.plans[plan_hash])
+            self.journeys[plan_hash] = journey
+        return journey
+
+    def _start_task(self, inst: Instance) -> None:
+        self.tasks[inst.id] = asyncio.create_task(self._run_instance(inst))
+
+    def _ctx(self, inst: Instance, now: datetime, event: dict | None = None) -> dict:
+        return {
+            "customer": self.s.profile,
+            "trigger": inst.trigger,
+            "event": event if event is not None else inst.event,
+            "vars": inst.vars,
+            "now": now,
+        }
+
+    def _log(self, inst: Instance, action: str, **fields) -> None:
+        line = {
+            "at": iso(workflow.now()),
+            "customer_id": self.s.customer_id,
+            "journey": inst.journey,
+            "instance": inst.id,
+            "action": action,
+        }
+        line.update(fields)
+        bounded_append(self.s.journal, line, JOURNAL_LIMIT)
+
+    def _end(self, inst: Instance, reason: str, **fields) -> None:
+        self._log(inst, "end", reason=reason, **fields)
+        self.s.instances.pop(inst.id, None)
+        self.tasks.pop(inst.id, None)
+
+    async def _run_instance(self, inst: Instance) -> None:
+        journey = self._journey(inst.hash)
+        try:
+            while True:
+                if inst.goal_reached:
+                    return self._end(inst, "goal")
+                if self.draining:
+                    raise _Parked
+                step = resolve_step(journey.steps, inst.pos)
+                if step is None:
+                    if not leave_block(inst.pos):
+                        return self._end(inst, "completed")
+                    continue
+                inst.doing = f"{step.kind} at {step.origin}"
+                outcome = await self._execute(inst, journey, step)
+                inst.doing = ""
+                if outcome is not None:
+                    return self._end(inst, outcome[0], **outcome[1])
+        except _Parked:
+            inst.doing = ""
+
+    async def _execute(self, inst: Instance, journey: Journey, step) -> tuple | None:
+        """Run one step and move ``inst.pos``; returns (reason, fields) when the journey ends."""
+        kind = step.kind
+        now = workflow.now()
+        if kind in ("send", "notify"):
+            return await self._send(inst, journey, step)
+        if kind == "wait":
+            await self._wait(inst, step, "timer")
+            if inst.goal_reached:
+                return None
+            inst.wait = None
+            advance(inst.pos)
+            return None
+        if kind == "wait_for":
+            await self._wait(inst, step, "event")
+            if inst.goal_reached:
+                return None
+            received, inst.received, inst.wait = inst.received, None, None
+            if received is not None:
+                inst.event = received
+                enter_block(inst.pos, "received")
+            else:
+                enter_block(inst.pos, "timeout")
+            return None
+        if kind == "if":
+            cond = evaluator.truthy(evaluator.evaluate(step.cond, self._ctx(inst, now)))
+            enter_block(inst.pos, "then" if cond else "else_")
+            return None
+        if kind == "set":
+            value = evaluator.evaluate(step.value, self._ctx(inst, now))
+            if step.target == "customer":
+                self.s.profile[step.name] = value
+            else:
+                inst.vars[step.name] = value
+            advance(inst.pos)
+            return None
+        if kind == "call":
+            return await self._call(inst, step)
+        if kind == "exit":
+            return ("exit", {})
+        raise ApplicationError(f"unknown step kind {kind!r} at {step.origin}", non_retryable=True)
+
+    async def _wait(self, inst: Instance, step, kind: str) -> None:
+        """Wait for the step's timer (or event); the deadline survives continue-as-new."""
+        if inst.wait is None or inst.wait.get("pos") != inst.pos:
+            deadline = workflow.now() + timedelta(seconds=step.seconds)
+            inst.wait = {
+                "pos": list(inst.pos),
+                "kind": kind,
+                "deadline": iso(deadline),
+                "origin": str(step.origin),
+            }
+            if kind == "event":
+                inst.wait["event"] = step.event
+                inst.wait["where"] = step.where.tree if step.where is not None else None
+                inst.received = None
+        deadline = parse_iso(inst.wait["deadline"])
+        remaining = (deadline - workflow.now()).total_seconds()
+        if remaining > 0:
+            try:
+                await workflow.wait_condition(
+                    lambda: inst.goal_reached or self.draining or inst.received is not None,
+                    timeout=timedelta(seconds=remaining),
+                )
+            except TimeoutError:
+                pass
+        if self.draining and not inst.goal_reached and inst.received is None:
+            if workflow.now() < deadline:
+                raise _Parked
+
+    def _template_context(self, inst: Instance, args: dict) -> dict:
+        context = {"customer": self.s.profile, "trigger": inst.trigger}
+        if inst.event is not None:
+            context["event"] = inst.event
+        context.update(inst.vars)
+        context.update(args)
+        return context
+
+    def _idempotency_key(self, inst: Instance) -> str:
+        return f"{self.s.customer_id}/{inst.id}/{position_label(inst.pos)}"
+
+    async def _send(self, inst: Instance, journey: Journey, step) -> tuple | None:
+        now = workflow.now()
+        ctx = self._ctx(inst, now)
+        args = {name: evaluator.evaluate(e, ctx) for name, e in step.args.items()}
+        if step.kind == "send":
+            to = self.s.profile.get("email")
+            unsubscribe = self._unsubscribe_url(journey)
+        else:
+            to, unsubscribe = step.address, ""
+        if not isinstance(to, str) or "@" not in to:
+            self._log(
+                inst,
+                step.kind,
+                template=step.template,
+                status="skipped",
+                detail="customer has no email address",
+                origin=str(step.origin),
+            )
+            advance(inst.pos)
+            return None
+        payload = {
+            "idempotency_key": self._idempotency_key(inst),
+            "kind": step.kind,
+            "template": step.template,
+            "to": to,
+            "sender": journey.sender,
+            "customer_id": self.s.customer_id,
+            "journey": journey.name,
+            "context": self._template_context(inst, args),
+            "unsubscribe_url": unsubscribe,
+            "sent_at": iso(now),
+        }
+        try:
+            result = await workflow.execute_activity(
+                SEND_ACTIVITY,
+                payload,
+                start_to_close_timeout=SEND_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT,
+                retry_policy=SEND_RETRY,
+            )
+        except ActivityError as err:
+            return self._failed(inst, step, err)
+        fields = {
+            "template": step.template,
+            "to": result.get("to", to),
+            "subject": result.get("subject", ""),
+            "status": result.get("status", "sent"),
+            "origin": str(step.origin),
+        }
+        if step.kind == "notify":
+            fields["team"] = step.team
+        if result.get("detail"):
+            fields["detail"] = result["detail"]
+        self._log(inst, step.kind, **fields)
+        advance(inst.pos)
+        return None
+
+    def _unsubscribe_url(self, journey: Journey) -> str:
+        template = journey.unsubscribe_url
+        return template.replace("{customer_id}", self.s.customer_id) if template else ""
+
+    async def _call(self, inst: Instance, step) -> tuple | None:
+        ctx = self._ctx(inst, workflow.now())
+        args = {name: evaluator.evaluate(e, ctx) for name, e in step.args.items()}
+        payload = {
+            "args": args,
+            "context": {
+                "customer_id": self.s.customer_id,
+                "journey": inst.journey,
+                "idempotency_key": self._idempotency_key(inst),
+            },
+        }
+        try:
+            result = await workflow.execute_activity(
+                "call." + step.activity,
+                payload,
+                start_to_close_timeout=timedelta(seconds=step.timeout_seconds),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    maximum_interval=timedelta(minutes=5),
+                    maximum_attempts=step.max_attempts,
+                    non_retryable_error_types=["InvalidInput"],
+                ),
+            )
+        except ActivityError as err:
+            return self._failed(inst, step, err)
+        if step.bind:
+            inst.vars[step.bind] = result
+        self._log(inst, "call", activity=step.activity, result=result, origin=str(step.origin))
+        advance(inst.pos)
+        return None
+
+    def _failed(self, inst: Instance, step, err: ActivityError) -> tuple:
+        cause = err.cause
+        message = str(cause) if cause is not None else str(err)
+        error_type = getattr(cause, "type", None) or type(cause).__name__
+        return (
+            "failed",
+            {"error": message, "error_type": error_type, "origin": str(step.origin)},
+        )

@@ -1,0 +1,107 @@
+"""The customer entity's durable state, as plain JSON-safe dataclasses.
+
+In: nothing. Out: ``CustomerInput`` (the workflow's argument, carried across
+continue-as-new), ``CustomerState`` and ``Instance`` (one running journey: its pinned plan
+hash, position, variables and what it waits for), and the small helpers that walk a
+position path through a journey's steps.
+
+A position is a list: ``[2]`` is the third top-level step; ``[2, "timeout", 0]`` is the
+first step of that step's ``timeout`` block. Everything an instance needs to continue is
+in ``Instance``, so a journey can be parked at any step boundary and resumed in the next
+run after continue-as-new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dsl.ir import BLOCK_FIELDS, Step
+
+# How many event ids and journal lines a customer remembers (carried across
+# continue-as-new; bounded so history payloads stay small).
+SEEN_IDS_LIMIT = 1000
+JOURNAL_LIMIT = 500
+
+
+@dataclass
+class Instance:
+    id: str
+    journey: str
+    hash: str
+    key: str
+    trigger: dict
+    started_at: str
+    pos: list = field(default_factory=lambda: [0])
+    vars: dict = field(default_factory=dict)
+    event: dict | None = None  # the event received by the innermost finished `wait for`
+    # What the step at ``pos`` waits for: {"pos": [...], "kind": "timer" | "event",
+    # "deadline": ISO, "event": type, "where": tree | None, "origin": "file:line:col"}
+    wait: dict | None = None
+    received: dict | None = None  # set by the event router when `wait` is satisfied
+    goal_reached: bool = False
+    doing: str = ""  # the step being executed (for `lifecycle status`)
+
+
+@dataclass
+class CustomerState:
+    customer_id: str
+    profile: dict = field(default_factory=dict)
+    plans: dict[str, dict] = field(default_factory=dict)  # hash -> pinned journey (IR dict)
+    instances: dict[str, Instance] = field(default_factory=dict)
+    entries: dict[str, str] = field(default_factory=dict)  # "journey|key" -> last entry ISO
+    seen_ids: list[str] = field(default_factory=list)
+    inbox: list[dict] = field(default_factory=list)  # events not processed yet
+    journal: list[dict] = field(default_factory=list)
+    seq: int = 0
+    events_processed: int = 0
+
+
+@dataclass
+class CustomerInput:
+    customer_id: str
+    state: CustomerState | None = None
+    # Continue-as-new once history reaches this many events (Temporal warns at 10,240);
+    # tests lower it to exercise continue-as-new.
+    history_limit: int = 5000
+
+
+def resolve_step(steps: list[Step], pos: list) -> Step | None:
+    """The step at ``pos``, or None when ``pos`` is one past the end of its block."""
+    block = steps
+    for i in range(0, len(pos) - 1, 2):
+        parent = block[pos[i]]
+        block = getattr(parent, pos[i + 1])
+    index = pos[-1]
+    return block[index] if index < len(block) else None
+
+
+def enter_block(pos: list, block: str) -> None:
+    pos.extend([block, 0])
+
+
+def advance(pos: list) -> None:
+    pos[-1] += 1
+
+
+def leave_block(pos: list) -> bool:
+    """Step out of a finished block to the step after its parent; False at top level."""
+    if len(pos) == 1:
+        return False
+    del pos[-2:]
+    pos[-1] += 1
+    return True
+
+
+def position_label(pos: list) -> str:
+    return ".".join(str(p) for p in pos)
+
+
+def block_names(kind: str) -> tuple[str, ...]:
+    return BLOCK_FIELDS.get(kind, ())
+
+
+def bounded_append(items: list, item: Any, limit: int) -> None:
+    items.append(item)
+    if len(items) > limit:
+        del items[: len(items) - limit]
