@@ -1,0 +1,161 @@
+"""SMTP settings parsing and the sending client against a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.smtp import (
+    SmtpBounceError,
+    SmtpClient,
+    SmtpSettings,
+    SmtpSettingsError,
+    SmtpUnavailableError,
+)
+from engine.smtp_sink import SmtpSink, free_port
+
+RAW = b"From: a@acme.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
+
+
+def test_settings_defaults():
+    s = SmtpSettings.from_env({})
+    assert (s.host, s.port, s.starttls, s.tls, s.timeout) == ("127.0.0.1", 25, "auto", False, 30.0)
+    assert s.client_options()["start_tls"] is None  # STARTTLS when offered
+    assert s.client_options()["username"] is None
+
+
+def test_settings_starttls_defaults_to_submission_port_and_auth():
+    s = SmtpSettings.from_env(
+        {
+            "SMTP_HOST": "mail.acme.test",
+            "SMTP_STARTTLS": "true",
+            "SMTP_USERNAME": "bot",
+            "SMTP_PASSWORD": "s3cret",
+            "SMTP_TIMEOUT": "12.5",
+        }
+    )
+    assert (s.host, s.port, s.starttls, s.timeout) == ("mail.acme.test", 587, "true", 12.5)
+    opts = s.client_options()
+    assert (opts["start_tls"], opts["use_tls"]) == (True, False)
+    assert (opts["username"], opts["password"]) == ("bot", "s3cret")
+    assert "s3cret" not in repr(s)
+
+
+def test_settings_implicit_tls():
+    s = SmtpSettings.from_env({"SMTP_TLS": "true"})
+    assert s.port == 465
+    assert (s.client_options()["use_tls"], s.client_options()["start_tls"]) == (True, False)
+
+
+def test_settings_explicit_port_and_starttls_off():
+    s = SmtpSettings.from_env({"SMTP_PORT": "2525", "SMTP_STARTTLS": "false"})
+    assert s.port == 2525 and s.client_options()["start_tls"] is False
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SMTP_PORT": "abc"}, "SMTP_PORT must be a number, not 'abc'"),
+        ({"SMTP_PORT": "70000"}, "SMTP_PORT out of range: 70000"),
+        ({"SMTP_STARTTLS": "maybe"}, "SMTP_STARTTLS must be auto, true or false, not 'maybe'"),
+        ({"SMTP_TLS": "sure"}, "SMTP_TLS must be true or false, not 'sure'"),
+        ({"SMTP_TIMEOUT": "soon"}, "SMTP_TIMEOUT must be seconds, not 'soon'"),
+        ({"SMTP_PASSWORD": "x"}, "SMTP_PASSWORD is set but SMTP_USERNAME is not"),
+        (
+            {"SMTP_TLS": "true", "SMTP_STARTTLS": "true"},
+            "SMTP_TLS=true and SMTP_STARTTLS=true exclude each other",
+        ),
+    ],
+)
+def test_settings_errors(env, message):
+    with pytest.raises(SmtpSettingsError) as err:
+        SmtpSettings.from_env(env)
+    assert str(err.value) == message
+
+
+async def test_one_connection_carries_several_messages(sink, smtp_settings):
+    client = SmtpClient(smtp_settings)
+    try:
+        await client.send("a@acme.test", ["b@example.test"], RAW)
+        first = client._smtp
+        await client.send("a@acme.test", ["c@example.test"], RAW)
+        assert client._smtp is first
+    finally:
+        await client.close()
+    msgs = sink.wait_for(2)
+    assert [m.rcpt_tos for m in msgs] == [["b@example.test"], ["c@example.test"]]
+    assert msgs[0].mail_from == "a@acme.test"
+    assert msgs[0].message["Subject"] == "hi"
+
+
+async def test_reconnects_after_the_server_went_away(sink, smtp_settings):
+    client = SmtpClient(smtp_settings)
+    try:
+        await client.send("a@acme.test", ["b@example.test"], RAW)
+        sink.stop()  # drops the open connection
+        again = SmtpSink(port=sink.port).start()
+        try:
+            await client.send("a@acme.test", ["b@example.test"], RAW)
+            assert len(again.wait_for(1)) == 1
+        finally:
+            again.stop()
+    finally:
+        await client.close()
+    assert len(sink.messages) == 1
+
+
+async def test_5xx_on_rcpt_is_a_bounce():
+    with SmtpSink(reject=lambda rcpt: "550 5.1.1 no such user" if "gone" in rcpt else None) as s:
+        client = SmtpClient(SmtpSettings(port=s.port, starttls="false", timeout=5))
+        try:
+            with pytest.raises(SmtpBounceError) as err:
+                await client.send("a@acme.test", ["gone@example.test"], RAW)
+            assert (err.value.code, err.value.reply) == (550, "5.1.1 no such user")
+            # The connection is still usable after the refusal.
+            await client.send("a@acme.test", ["ok@example.test"], RAW)
+        finally:
+            await client.close()
+        assert [m.rcpt_tos for m in s.wait_for(1)] == [["ok@example.test"]]
+
+
+async def test_4xx_on_rcpt_is_unavailable():
+    with SmtpSink(reject=lambda rcpt: "451 4.3.0 try later") as s:
+        client = SmtpClient(SmtpSettings(port=s.port, starttls="false", timeout=5))
+        try:
+            with pytest.raises(SmtpUnavailableError, match="451 4.3.0 try later"):
+                await client.send("a@acme.test", ["b@example.test"], RAW)
+        finally:
+            await client.close()
+        assert s.messages == []
+
+
+async def test_nothing_listening_is_unavailable():
+    client = SmtpClient(SmtpSettings(port=free_port(), starttls="false", timeout=5))
+    with pytest.raises(SmtpUnavailableError, match="cannot connect to 127.0.0.1:"):
+        await client.send("a@acme.test", ["b@example.test"], RAW)
+    await client.close()
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_auth_with_the_right_password_sends():
+    with SmtpSink(credentials={"bot": "s3cret"}) as s:
+        client = SmtpClient(
+            SmtpSettings(port=s.port, username="bot", password="s3cret", starttls="false")
+        )
+        try:
+            await client.send("a@acme.test", ["b@example.test"], RAW)
+        finally:
+            await client.close()
+        assert len(s.wait_for(1)) == 1
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_auth_with_a_wrong_password_is_unavailable_not_a_bounce():
+    # A configuration problem: retried (and visible) rather than dropping every email.
+    with SmtpSink(credentials={"bot": "s3cret"}) as s:
+        client = SmtpClient(
+            SmtpSettings(port=s.port, username="bot", password="wrong", starttls="false")
+        )
+        with pytest.raises(SmtpUnavailableError, match="535"):
+            await client.send("a@acme.test", ["b@example.test"], RAW)
+        await client.close()
+        assert s.messages == []
