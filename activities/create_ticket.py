@@ -62,24 +62,33 @@ def _insert_ticket(inp: CreateTicketInput) -> int:
             " summary TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL)"
         )
         key = inp.idempotency_key or None
-        cur = conn.execute(
-            "INSERT INTO tickets (idempotency_key, customer_id, priority, complaint, summary,"
-            " status, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)"
-            " ON CONFLICT(idempotency_key) DO NOTHING",
-            (
-                key,
-                inp.customer_id,
-                inp.priority,
-                inp.complaint,
-                inp.summary,
-                datetime.now(UTC).isoformat(timespec="seconds"),
-            ),
-        )
-        if cur.rowcount == 1:
-            return int(cur.lastrowid)
-        (ticket_id,) = conn.execute(
-            "SELECT id FROM tickets WHERE idempotency_key = ?", (key,)
-        ).fetchone()
-        return int(ticket_id)
+        # One write transaction: look the key up, insert only when new, so a retry
+        # neither opens a second ticket nor burns a ticket number.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = None
+            if key is not None:
+                row = conn.execute(
+                    "SELECT id FROM tickets WHERE idempotency_key = ?", (key,)
+                ).fetchone()
+            if row is None:
+                cur = conn.execute(
+                    "INSERT INTO tickets (idempotency_key, customer_id, priority, complaint,"
+                    " summary, status, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)",
+                    (
+                        key,
+                        inp.customer_id,
+                        inp.priority,
+                        inp.complaint,
+                        inp.summary,
+                        datetime.now(UTC).isoformat(timespec="seconds"),
+                    ),
+                )
+                row = (cur.lastrowid,)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return int(row[0])
     finally:
         conn.close()

@@ -215,6 +215,15 @@ def clean_header(value: str) -> str:
     return " ".join(cleaned.split())
 
 
+_BODY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_body(value: str) -> str:
+    """``value`` without NUL and the other C0 controls that RFC 5322 forbids in a body
+    (tab and line breaks stay)."""
+    return _BODY_CONTROLS.sub("", value)
+
+
 def message_id_for(idempotency_key: str, sender: str) -> str:
     """A Message-ID that is the same on every retry of one send."""
     digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
@@ -268,6 +277,6 @@ def build_message(
         # RFC 8058 one-click unsubscribe, which large mailbox providers require.
         msg["List-Unsubscribe"] = f"<{clean_header(unsubscribe_url)}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(rendered.text or " ")
-    msg.add_alternative(rendered.html, subtype="html")
+    msg.set_content(clean_body(rendered.text) or " ")
+    msg.add_alternative(clean_body(rendered.html), subtype="html")
     return msg

@@ -1,0 +1,194 @@
+"""The send_email activity through Temporal's ActivityEnvironment, with a real SMTP sink
+and a real SQLite ledger."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from engine.activities import FAULT_PAUSE_ENV, EmailActivities, SendEmailInput
+from engine.email import message_id_for
+from engine.ledger import open_ledger
+from engine.smtp import SmtpSettings
+from engine.smtp_sink import SmtpSink, free_port
+
+SENDER = "Acme <hello@acme.test>"
+
+
+def make_input(key: str = "wf-1/step-0", **overrides) -> SendEmailInput:
+    fields = dict(
+        idempotency_key=key,
+        kind="send",
+        template="welcome",
+        to="ann@example.test",
+        sender=SENDER,
+        customer_id="c-42",
+        journey="welcome-series",
+        context={"customer": {"name": "Ann", "email": "ann@example.test"}, "trigger": {}},
+        unsubscribe_url="https://acme.test/unsubscribe/c-42",
+        sent_at="2026-01-03T00:00:00Z",
+    )
+    fields.update(overrides)
+    return SendEmailInput(**fields)
+
+
+@pytest.fixture
+async def ledger(tmp_path):
+    return await open_ledger(None, tmp_path / "ledger.sqlite")
+
+
+@pytest.fixture
+async def acts(templates_dir, smtp_settings, ledger):
+    acts = EmailActivities(templates_dir, smtp_settings, ledger)
+    yield acts
+    await acts.close()
+
+
+async def test_send_delivers_one_message(acts, sink, ledger):
+    result = await ActivityEnvironment().run(acts.send_email, make_input())
+    assert (result.status, result.subject, result.to, result.detail) == (
+        "sent",
+        "Hello Ann",
+        "ann@example.test",
+        "",
+    )
+    assert result.message_id == message_id_for("wf-1/step-0", SENDER)
+    (got,) = sink.wait_for(1)
+    assert got.mail_from == "hello@acme.test" and got.rcpt_tos == ["ann@example.test"]
+    msg = got.message
+    assert msg["Message-ID"] == result.message_id
+    assert msg["Date"] == "Sat, 03 Jan 2026 00:00:00 +0000"
+    assert msg["X-Lifecycle-Journey"] == "welcome-series"
+    assert msg["X-Lifecycle-Customer"] == "c-42"
+    assert msg["List-Unsubscribe"] == "<https://acme.test/unsubscribe/c-42>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "https://acme.test/unsubscribe/c-42" in msg.get_body(("html",)).get_content()
+    assert (await ledger.get("wf-1/step-0")).status == "sent"
+
+
+async def test_same_key_again_is_a_duplicate_without_smtp_traffic(acts, sink):
+    env = ActivityEnvironment()
+    first = await env.run(acts.send_email, make_input())
+    # Even a template that would now fail is not rendered for a known key.
+    second = await env.run(acts.send_email, make_input(template="typo"))
+    assert second.status == "duplicate"
+    assert (second.message_id, second.subject, second.to) == (
+        first.message_id,
+        first.subject,
+        first.to,
+    )
+    assert second.detail == "already sent"
+    sink.wait_for(1)
+    await asyncio.sleep(0.2)  # let a (wrong) second delivery arrive before counting
+    assert len(sink.messages) == 1
+
+
+async def test_notify_has_no_unsubscribe_headers_and_empty_unsubscribe_variable(acts, sink):
+    inp = make_input(kind="notify", to="support@acme.test")
+    result = await ActivityEnvironment().run(acts.send_email, inp)
+    assert result.status == "sent"
+    msg = sink.wait_for(1)[0].message
+    assert msg["List-Unsubscribe"] is None
+    assert "Unsubscribe" not in msg.get_body(("html",)).get_content()
+
+
+async def test_customer_data_cannot_inject_headers_on_the_wire(acts, sink):
+    evil = "Ann\r\nBcc: evil@x.test\x00\tX-Evil: 1\u2028Cc: also@x.test"
+    ctx = {"customer": {"name": evil}, "trigger": {}}
+    result = await ActivityEnvironment().run(acts.send_email, make_input(context=ctx))
+    assert result.status == "sent"
+    (got,) = sink.wait_for(1)
+    assert got.rcpt_tos == ["ann@example.test"]
+    head = got.raw.split(b"\r\n\r\n", 1)[0]
+    header_names = [line.split(b":", 1)[0].lower() for line in head.split(b"\r\n")]
+    assert b"bcc" not in header_names and b"cc" not in header_names
+    assert b"x-evil" not in header_names
+    assert b"\x00" not in got.raw and b"\t" not in head
+    assert got.message["Subject"] == "Hello Ann Bcc: evil@x.test X-Evil: 1 Cc: also@x.test"
+
+
+async def test_5xx_bounce_is_a_result_and_recorded(templates_dir, ledger):
+    with SmtpSink(reject=lambda rcpt: "550 5.1.1 no such user") as s:
+        acts = EmailActivities(templates_dir, SmtpSettings(port=s.port, starttls="false"), ledger)
+        try:
+            result = await ActivityEnvironment().run(acts.send_email, make_input())
+            assert (result.status, result.detail) == ("bounced", "550 5.1.1 no such user")
+            again = await ActivityEnvironment().run(acts.send_email, make_input())
+        finally:
+            await acts.close()
+        assert s.messages == []
+    assert (again.status, again.detail) == ("duplicate", "already bounced: 550 5.1.1 no such user")
+
+
+async def test_customer_without_an_address_is_bounced_without_smtp(acts, sink, ledger):
+    result = await ActivityEnvironment().run(acts.send_email, make_input(to=""))
+    assert (result.status, result.detail) == ("bounced", "not an email address: ''")
+    assert (await ledger.get("wf-1/step-0")).status == "bounced"
+    assert sink.messages == []
+
+
+async def test_bad_sender_is_non_retryable(acts):
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(acts.send_email, make_input(sender="Acme"))
+    assert (err.value.type, err.value.non_retryable) == ("InvalidSender", True)
+
+
+async def test_smtp_down_is_retryable_then_delivers_once_when_back(templates_dir, ledger):
+    port = free_port()
+    acts = EmailActivities(templates_dir, SmtpSettings(port=port, starttls="false"), ledger)
+    env = ActivityEnvironment()
+    try:
+        with pytest.raises(ApplicationError) as err:
+            await env.run(acts.send_email, make_input())
+        assert (err.value.type, err.value.non_retryable) == ("SmtpUnavailable", False)
+        assert await ledger.get("wf-1/step-0") is None
+        with SmtpSink(port=port) as s:
+            result = await env.run(acts.send_email, make_input())
+            assert result.status == "sent"
+            assert (await env.run(acts.send_email, make_input())).status == "duplicate"
+            s.wait_for(1)
+            await asyncio.sleep(0.2)
+            assert len(s.messages) == 1
+    finally:
+        await acts.close()
+
+
+async def test_template_error_is_non_retryable_and_names_file_and_line(acts, sink, ledger):
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(acts.send_email, make_input(template="typo"))
+    assert err.value.type == "TemplateError"
+    assert err.value.non_retryable is True
+    assert err.value.message == "typo.html.j2:3: 'dict object' has no attribute 'nmae'"
+    assert await ledger.get("wf-1/step-0") is None
+    assert sink.messages == []
+
+
+async def test_with_args_and_layout_reach_the_template(acts, sink):
+    ctx = {"customer": {"name": "Ann"}, "trigger": {}, "discount": 10}
+    result = await ActivityEnvironment().run(
+        acts.send_email, make_input(template="nudge", context=ctx)
+    )
+    assert result.subject == "Your first order, Ann?"
+    msg = sink.wait_for(1)[0].message
+    assert msg.get_body(("plain",)).get_content().strip() == "Take 10% off, Ann."
+
+
+async def test_fault_pause_happens_after_the_ledger_record(acts, sink, ledger, monkeypatch):
+    # The crash test kills the worker inside this pause; the record must already exist.
+    monkeypatch.setenv(FAULT_PAUSE_ENV, "30")
+    task = asyncio.create_task(ActivityEnvironment().run(acts.send_email, make_input()))
+    try:
+        for _ in range(500):
+            if await ledger.get("wf-1/step-0") is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert (await ledger.get("wf-1/step-0")).status == "sent"
+        assert not task.done()
+        assert len(sink.wait_for(1)) == 1
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
