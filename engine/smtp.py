@@ -52,11 +52,13 @@ class SmtpSettings:
     starttls: str = "auto"  # auto: use STARTTLS when the server offers it
     tls: bool = False  # implicit TLS from the first byte (usually port 465)
     timeout: float = 30.0
+    ca_file: str = ""  # CA bundle to verify the server with (a private CA); "" = system
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
         """Settings from ``SMTP_HOST``, ``SMTP_PORT``, ``SMTP_USERNAME``, ``SMTP_PASSWORD``,
-        ``SMTP_STARTTLS`` (auto|true|false), ``SMTP_TLS`` (true|false), ``SMTP_TIMEOUT``."""
+        ``SMTP_STARTTLS`` (auto|true|false), ``SMTP_TLS`` (true|false), ``SMTP_TIMEOUT``,
+        ``SMTP_CA_FILE``."""
         env = os.environ if env is None else env
         starttls = env.get("SMTP_STARTTLS", "auto").strip().lower() or "auto"
         if starttls in _TRUE:
@@ -99,6 +101,7 @@ class SmtpSettings:
             starttls=starttls,
             tls=tls,
             timeout=timeout,
+            ca_file=env.get("SMTP_CA_FILE", "").strip(),
         )
 
     def client_options(self) -> dict:
@@ -112,13 +115,14 @@ class SmtpSettings:
             "use_tls": self.tls,
             "start_tls": False if self.tls else start_tls,
             "timeout": self.timeout,
+            "cert_bundle": self.ca_file or None,
         }
 
     def __repr__(self) -> str:  # never print the password
         return (
             f"SmtpSettings(host={self.host!r}, port={self.port}, username={self.username!r}, "
             f"password={'***' if self.password else ''!r}, starttls={self.starttls!r}, "
-            f"tls={self.tls}, timeout={self.timeout})"
+            f"tls={self.tls}, timeout={self.timeout}, ca_file={self.ca_file!r})"
         )
 
 

@@ -1,8 +1,8 @@
 """A local SMTP server that captures what it receives (for development and tests).
 
 In: where to listen (127.0.0.1, a port or 0 for a free one), optionally an outbox folder,
-a ``reject(rcpt) -> reply | None`` hook to refuse recipients, and credentials to require
-AUTH.
+a ``reject(rcpt) -> reply | None`` hook to refuse recipients, credentials to require
+AUTH and an SSL context to offer (and require) STARTTLS.
 Out: ``SmtpSink.messages``, the captured messages (envelope, raw bytes, parsed
 ``EmailMessage``), and, with an outbox, one ``<timestamp>-<n>.eml`` file per message.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -84,12 +85,14 @@ class SmtpSink:
         port: int = 0,
         reject: Callable[[str], str | None] | None = None,
         credentials: dict[str, str] | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.outbox = Path(outbox) if outbox is not None else None
         self.host = host
         self.port = port
         self.reject = reject
         self.credentials = credentials
+        self.tls_context = tls_context  # offer STARTTLS, and require it
         self.messages: list[CapturedMessage] = []
         self._cond = threading.Condition()
         self._controller: Controller | None = None
@@ -109,6 +112,8 @@ class SmtpSink:
                 "auth_required": True,
                 "auth_require_tls": False,  # loopback test server only
             }
+        if self.tls_context is not None:
+            kwargs.update(tls_context=self.tls_context, require_starttls=True)
         self._controller = Controller(
             _Handler(self), hostname=self.host, port=self.port, ready_timeout=10, **kwargs
         )

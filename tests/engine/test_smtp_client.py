@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
+
 import pytest
 
 from engine.smtp import (
@@ -159,3 +163,62 @@ async def test_auth_with_a_wrong_password_is_unavailable_not_a_bounce():
             await client.send("a@acme.test", ["b@example.test"], RAW)
         await client.close()
         assert s.messages == []
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl command not available to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def tls_sink(certificate):
+    cert, key = certificate
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    with SmtpSink(tls_context=ctx) as s:
+        yield s
+
+
+async def test_starttls_verified_against_the_configured_ca(tls_sink, certificate):
+    settings = SmtpSettings.from_env(
+        {
+            "SMTP_PORT": str(tls_sink.port),
+            "SMTP_STARTTLS": "true",
+            "SMTP_CA_FILE": str(certificate[0]),
+        }
+    )
+    client = SmtpClient(settings)
+    try:
+        await client.send("a@acme.test", ["b@example.test"], RAW)
+        assert client._smtp.get_transport_info("sslcontext") is not None
+    finally:
+        await client.close()
+    assert len(tls_sink.wait_for(1)) == 1
+
+
+async def test_starttls_off_against_a_server_that_requires_it_is_unavailable(tls_sink):
+    client = SmtpClient(SmtpSettings(port=tls_sink.port, starttls="false", timeout=5))
+    with pytest.raises(SmtpUnavailableError, match="530"):
+        await client.send("a@acme.test", ["b@example.test"], RAW)
+    await client.close()
+    assert tls_sink.messages == []
+
+
+async def test_starttls_with_an_untrusted_certificate_is_unavailable(tls_sink):
+    client = SmtpClient(SmtpSettings(port=tls_sink.port, starttls="true", timeout=5))
+    with pytest.raises(SmtpUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+        await client.send("a@acme.test", ["b@example.test"], RAW)
+    await client.close()
+    assert tls_sink.messages == []
