@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from engine.templates import make_environment
 
 SEND_EMAIL = "send_email"
 FAULT_PAUSE_ENV = "LIFECYCLE_FAULT_PAUSE_AFTER_SEND"
+HEARTBEAT_EVERY = 5.0  # seconds; well under the workflow's heartbeat timeout
 
 
 @dataclass
@@ -99,10 +101,9 @@ class EmailActivities:
             return await self._finish(inp, "bounced", "", rendered.subject, str(exc))
         message_id = message["Message-ID"]
 
-        if activity.in_activity():
-            activity.heartbeat()  # a dead worker is then noticed via the heartbeat timeout
+        send = self.smtp.send(address_of(inp.sender), [recipient], message.as_bytes())
         try:
-            await self.smtp.send(address_of(inp.sender), [recipient], message.as_bytes())
+            await _with_heartbeats(send)
         except SmtpBounceError as exc:
             return await self._finish(inp, "bounced", message_id, rendered.subject, str(exc))
         except SmtpUnavailableError as exc:
@@ -122,6 +123,23 @@ class EmailActivities:
     async def close(self) -> None:
         await self.smtp.close()
         await self.ledger.close()
+
+
+async def _with_heartbeats(coro: Awaitable[object]) -> object:
+    """Await ``coro``, heartbeating before and every few seconds while it runs, so a dead
+    worker is noticed through the heartbeat timeout and a slow server is not taken for one."""
+    if not activity.in_activity():
+        return await coro
+    task = asyncio.ensure_future(coro)
+    try:
+        while True:
+            activity.heartbeat()
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+            if done:
+                return task.result()
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
 
 
 def _is_sender_problem(sender: str) -> bool:

@@ -147,15 +147,20 @@ class SmtpClient:
         """Send ``message``; return the server's reply to DATA."""
         async with self._lock:
             try:
-                return await self._send_once(envelope_from, recipients, message)
-            except aiosmtplib.SMTPServerDisconnected:
-                # An idle connection the server has since closed: one fresh try.
-                await self._drop()
                 try:
                     return await self._send_once(envelope_from, recipients, message)
-                except BaseException:
+                except aiosmtplib.SMTPServerDisconnected:
+                    # An idle connection the server has since closed: one fresh try.
                     await self._drop()
-                    raise
+                    return await self._send_once(envelope_from, recipients, message)
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                await self._drop()
+                raise SmtpUnavailableError(f"server disconnected: {exc}") from None
+            except asyncio.CancelledError:
+                # Cancelled mid-transaction (activity cancelled): the connection is in
+                # an unknown state, so close it without talking to the server.
+                self._abort()
+                raise
 
     async def _send_once(self, envelope_from: str, recipients: list[str], message: bytes) -> str:
         smtp = await self._connection()
@@ -214,6 +219,11 @@ class SmtpClient:
             if smtp.is_connected:
                 await smtp.quit()
         except Exception:
+            smtp.close()
+
+    def _abort(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
             smtp.close()
 
     async def close(self) -> None:
