@@ -260,3 +260,94 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
             last = err
             await asyncio.sleep(0.2)
     raise RuntimeError(f"cannot reach Temporal at {address}: {last}")
+
+
+# ---------------------------------------------------------------------- the worker process
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+async def run_worker(
+    rules_dir: str | Path | None = None,
+    templates_dir: str | Path | None = None,
+    ready_file: Path | None = None,
+) -> None:
+    """``python worker.py``: embedded defaults unless TEMPORAL_ADDRESS / SMTP_HOST are set.
+
+    Embedded: a persistent ``temporal server start-dev`` (SQLite under the data folder, web
+    UI on) and an aiosmtpd sink writing ``.eml`` files to ``<data>/outbox``. A server or
+    sink already listening on the configured port (say, from another worker) is reused.
+    """
+    import signal
+
+    from engine.activities import EmailActivities
+    from engine.config import data_dir
+    from engine.ledger import open_ledger
+    from engine.smtp import SmtpSettings
+    from engine.smtp_sink import SmtpSink
+
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(message)s")
+    rules_dir = Path(rules_dir or os.environ.get("LIFECYCLE_RULES", "rules"))
+    templates_dir = Path(templates_dir or os.environ.get("LIFECYCLE_TEMPLATES", "templates"))
+    data = data_dir()
+    data.mkdir(parents=True, exist_ok=True)
+    store = PlanStore(rules_dir, templates_dir)  # refuse to start on rules that do not compile
+
+    server: EmbeddedTemporal | None = None
+    sink: SmtpSink | None = None
+    address = os.environ.get("TEMPORAL_ADDRESS")
+    if not address:
+        port = _env_int("LIFECYCLE_TEMPORAL_PORT", 7233)
+        server = EmbeddedTemporal(
+            data / "temporal", port=port, ui_port=_env_int("LIFECYCLE_UI_PORT", port + 1000)
+        )
+        if port_open("127.0.0.1", port):
+            log.info("using the Temporal server already on 127.0.0.1:%d", port)
+            server = None
+        else:
+            server.start()
+        address = f"127.0.0.1:{port}"
+    if os.environ.get("SMTP_HOST"):
+        smtp = SmtpSettings.from_env()
+    else:
+        smtp_port = _env_int("LIFECYCLE_SMTP_PORT", 2525)
+        if not port_open("127.0.0.1", smtp_port):
+            sink = SmtpSink(outbox=data / "outbox", port=smtp_port).start()
+        smtp = SmtpSettings(host="127.0.0.1", port=smtp_port)
+    ledger = await open_ledger(os.environ.get("DATABASE_URL"), data / "ledger.sqlite")
+    email = EmailActivities(templates_dir, smtp, ledger)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        client = await connect(address)
+        async with build_worker(client, store, email):
+            log.info("lifecycle worker ready: %d journeys from %s", len(store.journeys), rules_dir)
+            log.info("  Temporal:  %s (namespace %s)", address, client.namespace)
+            if server:
+                log.info("  Web UI:    %s", server.ui_address)
+            if not os.environ.get("SMTP_HOST"):
+                log.info("  SMTP sink: 127.0.0.1:%d -> %s", smtp.port, data / "outbox")
+            log.info("  send an event: lifecycle send-event '%s'", EXAMPLE_EVENT)
+            if ready_file:
+                ready_file.write_text(str(os.getpid()))
+            await stop.wait()
+            log.info("stopping")
+    finally:
+        await email.close()
+        if sink:
+            sink.stop()
+        if server:
+            server.stop()
+        if ready_file and ready_file.exists():
+            ready_file.unlink()
+
+
+EXAMPLE_EVENT = (
+    '{"type": "customer.signed_up", "customer_id": "c-1", '
+    '"customer": {"name": "Ann", "email": "ann@example.test", "marketing_opt_in": true}}'
+)

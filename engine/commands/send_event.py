@@ -1,0 +1,74 @@
+"""``lifecycle send-event EVENT|FILE|-``: put events into a running deployment.
+
+In: one JSON event on the command line, or a JSON-lines file (``-`` for stdin).
+Out: each event signalled to its customer's entity (started if needed); every event is
+checked first, and nothing is sent if any is bad (exit 1, each problem named).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from engine.cli import ExitCode
+
+
+def add_arguments(p) -> None:
+    p.add_argument("source", help="a JSON event, a JSON-lines file, or - for stdin")
+    p.add_argument(
+        "--address", help="Temporal address (default: $TEMPORAL_ADDRESS or 127.0.0.1:7233)"
+    )
+    p.add_argument(
+        "--namespace", help="Temporal namespace (default: $TEMPORAL_NAMESPACE or default)"
+    )
+
+
+def read_source(source: str) -> list[tuple[str, str]]:
+    """(where, text) per event."""
+    if source.lstrip().startswith("{"):
+        return [("event", source)]
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    name = "stdin" if source == "-" else source
+    return [
+        (f"{name}:{n}", line)
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def run(args) -> ExitCode:
+    from engine.client import EventError, parse_event
+
+    try:
+        items = read_source(args.source)
+    except OSError as err:
+        print(f"error: cannot read {args.source}: {err.strerror}", file=sys.stderr)
+        return ExitCode.USAGE
+    events, problems = [], []
+    for where, text in items:
+        try:
+            events.append(parse_event(text, where=where))
+        except EventError as err:
+            problems.append(str(err))
+    if problems:
+        for p in problems:
+            print(p, file=sys.stderr)
+        print(f"{len(problems)} bad event(s); nothing was sent", file=sys.stderr)
+        return ExitCode.PROBLEMS
+    return asyncio.run(_send(events, args))
+
+
+async def _send(events: list[dict], args) -> ExitCode:
+    from engine.client import send_event
+    from engine.runtime import connect
+
+    try:
+        client = await connect(args.address, args.namespace)
+    except RuntimeError as err:
+        print(f"error: {err}\nhint: is `python worker.py` running?", file=sys.stderr)
+        return ExitCode.FAILURE
+    for event in events:
+        workflow_id = await send_event(client, event)
+        print(f"sent {event.get('id', '(no id)')} {event['type']} -> {workflow_id}")
+    return ExitCode.OK

@@ -1,0 +1,73 @@
+"""``lifecycle status CUSTOMER_ID``: a customer's profile, active journeys and where each waits.
+
+In: a customer id. Out: the entity's ``status`` query, readable or as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from engine.cli import ExitCode
+
+
+def add_arguments(p) -> None:
+    p.add_argument("customer_id")
+    p.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    p.add_argument("--history", type=int, default=10, help="recent actions to show (default 10)")
+    p.add_argument(
+        "--address", help="Temporal address (default: $TEMPORAL_ADDRESS or 127.0.0.1:7233)"
+    )
+    p.add_argument("--namespace", help="Temporal namespace")
+
+
+def format_status(status: dict, history: int = 10) -> str:
+    lines = [f"customer {status['customer_id']} (events processed: {status['events_processed']})"]
+    lines.append("profile:")
+    for key, value in sorted(status["profile"].items()):
+        lines.append(f"  {key}: {json.dumps(value)}")
+    lines.append(f"active journeys: {len(status['active']) or 'none'}")
+    for inst in status["active"]:
+        label = inst["journey"] + (f" [{inst['key']}]" if inst["key"] else "")
+        wait = inst.get("waiting")
+        if wait and wait["kind"] == "timer":
+            where = f"waiting until {wait['deadline']} ({wait['origin']})"
+        elif wait:
+            where = f"waiting for {wait['event']} until {wait['deadline']} ({wait['origin']})"
+        else:
+            where = inst["doing"] or f"at step {inst['position']}"
+        lines.append(f"  {label}: {where}; started {inst['started_at']}")
+    recent = status["journal"][-history:] if history else []
+    if recent:
+        lines.append("recent actions:")
+        for a in recent:
+            detail = a.get("subject") or a.get("reason") or a.get("activity") or ""
+            extra = a.get("template") or ""
+            lines.append(
+                f"  {a['at']}  {a['journey']:<24} {a['action']:<7} {extra} {detail}".rstrip()
+            )
+    return "\n".join(lines)
+
+
+def run(args) -> ExitCode:
+    return asyncio.run(_run(args))
+
+
+async def _run(args) -> ExitCode:
+    from temporalio.service import RPCError
+
+    from engine.client import get_status
+    from engine.runtime import connect
+
+    try:
+        client = await connect(args.address, args.namespace)
+        status = await get_status(client, args.customer_id)
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return ExitCode.FAILURE
+    except RPCError as err:
+        print(f"error: no customer {args.customer_id!r} ({err.message})", file=sys.stderr)
+        return ExitCode.PROBLEMS
+    print(json.dumps(status, indent=2) if args.json else format_status(status, args.history))
+    return ExitCode.OK
