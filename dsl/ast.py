@@ -1,0 +1,160 @@
+"""The syntax tree of one step line or expression, with source spans.
+
+In: built by ``dsl.parser`` from Lark's tree (one class per grammar alias).
+Out: plain dataclasses the compiler checks and lowers to ``dsl.ir``. Every node carries
+``start``/``end``: 0-based character offsets inside the text it was parsed from (a YAML
+scalar), so an error can point at the exact token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# --------------------------------------------------------------------------- expressions
+
+
+@dataclass
+class Node:
+    start: int
+    end: int
+
+
+@dataclass
+class Lit(Node):
+    value: Any  # str | int | float | bool | None
+
+
+@dataclass
+class ListLit(Node):
+    items: list[Node]
+
+
+@dataclass
+class Path(Node):
+    names: list[str]
+    starts: list[int]  # offset of each name
+
+
+@dataclass
+class Func(Node):
+    name: str
+    args: list[Node]
+
+
+@dataclass
+class Not(Node):
+    operand: Node
+
+
+@dataclass
+class Neg(Node):
+    operand: Node
+
+
+@dataclass
+class BoolOp(Node):
+    op: str  # "and" | "or"
+    left: Node
+    right: Node
+    op_start: int
+
+
+@dataclass
+class Cmp(Node):
+    op: str  # == != < <= > >= in "not in"
+    left: Node
+    right: Node
+    op_start: int
+
+
+@dataclass
+class Arith(Node):
+    op: str  # + - * /
+    left: Node
+    right: Node
+    op_start: int
+
+
+# --------------------------------------------------------------------------- step parts
+
+
+@dataclass
+class Duration(Node):
+    amount: str  # the number as written
+    negative: bool
+    unit: str
+    unit_start: int
+
+
+@dataclass
+class Kwarg(Node):
+    name: str
+    value: Node
+
+
+@dataclass
+class Name(Node):
+    """A bare word in a step: a template, team, activity, variable or event name."""
+
+    text: str
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@dataclass
+class SendStep(Node):
+    template: Name
+    args: list[Kwarg] = field(default_factory=list)
+
+
+@dataclass
+class NotifyStep(Node):
+    team: Name
+    template: Name
+    args: list[Kwarg] = field(default_factory=list)
+
+
+@dataclass
+class WaitStep(Node):
+    duration: Duration
+
+
+@dataclass
+class WaitForStep(Node):
+    event: Name
+    where: Node | None
+    within: Duration | None
+
+
+@dataclass
+class IfStep(Node):
+    cond: Node
+
+
+@dataclass
+class CallStep(Node):
+    activity: Name
+    args: list[Kwarg]
+    bind: Name | None
+
+
+@dataclass
+class SetStep(Node):
+    target: Path
+    value: Node
+
+
+@dataclass
+class ExitStep(Node):
+    pass
+
+
+@dataclass
+class ReentryPolicy(Node):
+    mode: str  # never | always | after
+    duration: Duration | None = None
+
+
+StepNode = SendStep | NotifyStep | WaitStep | WaitForStep | IfStep | CallStep | SetStep | ExitStep

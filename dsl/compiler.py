@@ -1,0 +1,801 @@
+"""Rules files → the compiled plan, with every problem found in one run.
+
+In: a rules folder (or one YAML text), a templates folder and the activity registry.
+Out: ``CompileResult`` with ``plan`` (``dsl.ir.Plan``, JSON-safe, what the workflows run)
+and ``problems`` (every ``RulesError``, in file order; compiling keeps going after each).
+
+Checked here: step and expression syntax, templates (exist and compile in the Jinja
+sandbox), teams, activities and their arguments, names in scope (``customer``,
+``trigger``, ``event`` inside a ``wait for``, journey variables bound earlier on the same
+path), functions and their arity, type clashes knowable up front, durations, events,
+reentry policies, unreachable steps and duplicate journeys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dsl import ast, ir
+from dsl.errors import RulesError, TextError, did_you_mean
+from dsl.functions import FUNCTIONS
+from dsl.loader import (
+    IfBlock,
+    LineStep,
+    RawJourney,
+    RawStep,
+    RulesFile,
+    Text,
+    WaitForBlock,
+    load_rules,
+    load_text,
+)
+from dsl.parser import (
+    parse_event,
+    parse_reentry,
+    parse_step,
+)
+from dsl.parser import (
+    parse_expression as parse_expression_ast,
+)
+
+UNITS = {
+    "s": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "week": 604800,
+    "weeks": 604800,
+}
+ROOTS = ("customer", "trigger", "event")
+_JOURNEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TYPE_WORDS = {
+    "str": "a string",
+    "number": "a number",
+    "bool": "a boolean",
+    "list": "a list",
+    "null": "null",
+    "any": "a value",
+}
+# Functions whose "any" parameter is narrower in practice (a clash knowable up front).
+_ACCEPTS = {"len": {0: ("str", "list")}}
+
+
+@dataclass
+class CompileResult:
+    plan: ir.Plan
+    problems: list[RulesError] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)  # template names the rules use
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def compile_rules(
+    rules_dir: str | Path,
+    templates_dir: str | Path,
+    activities: dict | None = None,
+) -> CompileResult:
+    """Compile every rules file under ``rules_dir``; see the module docstring."""
+    files, problems = load_rules(rules_dir)
+    return _Compiler(templates_dir, activities, problems).run(files)
+
+
+def compile_text(
+    yaml_text: str,
+    filename: str = "rules.yaml",
+    templates_dir: str | Path = "templates",
+    activities: dict | None = None,
+) -> CompileResult:
+    """Compile one rules file given as text (for tests and tools)."""
+    rules_file, problems = load_text(yaml_text, filename)
+    return _Compiler(templates_dir, activities, problems).run([rules_file])
+
+
+def parse_expression(text: str) -> ir.Expr:
+    """One expression → ``ir.Expr`` (src and tree), or ``RulesError`` at ``<expression>``.
+
+    Names other than customer/trigger/event are taken as journey variables; functions,
+    arity and type clashes are checked as in a rules file.
+    """
+    source = _OneLine(text)
+    problems: list[RulesError] = []
+    lowering = _Lowering(source, _Scope(frozenset(), True, open_vars=True), problems)
+    try:
+        node = parse_expression_ast(text)
+    except TextError as e:
+        raise source.error(e.message, e.offset, e.hint) from None
+    tree, _ = lowering.lower(node)
+    if problems:
+        raise problems[0]
+    return ir.Expr(text.strip(), tree)
+
+
+# --------------------------------------------------------------------------- internals
+
+
+@dataclass(frozen=True)
+class _Scope:
+    vars: frozenset[str]
+    event: bool = False  # inside a wait for's where / received branch
+    open_vars: bool = False  # any unknown name is a variable (parse_expression)
+
+    def bind(self, name: str) -> _Scope:
+        return _Scope(self.vars | {name}, self.event, self.open_vars)
+
+    def with_event(self, event: bool) -> _Scope:
+        return _Scope(self.vars, event, self.open_vars)
+
+
+class _OneLine:
+    """Stands in for a ``Text`` when an expression comes without a file."""
+
+    def __init__(self, text: str) -> None:
+        self.value = text
+
+    def error(self, message: str, offset: int = 0, hint: str | None = None) -> RulesError:
+        return RulesError("<expression>", 1, offset + 1, message, hint, self.value)
+
+
+def _type_word(t: str) -> str:
+    return _TYPE_WORDS.get(t, t)
+
+
+def _lit_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    return "any"
+
+
+def _fits(actual: str, wanted: str) -> bool:
+    return wanted == "any" or actual in ("any", "null") or actual == wanted
+
+
+class _Lowering:
+    """AST expression → ``ir.Expr`` tree and a coarse type, reporting name/type problems."""
+
+    def __init__(self, text, scope: _Scope, problems: list[RulesError]) -> None:
+        self.text = text
+        self.scope = scope
+        self.problems = problems
+
+    def report(self, offset: int, message: str, hint: str | None = None) -> None:
+        self.problems.append(self.text.error(message, offset, hint))
+
+    def expr(self, node: ast.Node) -> ir.Expr:
+        tree, _ = self.lower(node)
+        return ir.Expr(self.text.value[node.start : node.end], tree)
+
+    def lower(self, node: ast.Node) -> tuple[list, str]:
+        # Recursion is bounded: the parser refuses trees deeper than MAX_DEPTH.
+        if isinstance(node, ast.Lit):
+            return ["lit", node.value], _lit_type(node.value)
+        if isinstance(node, ast.ListLit):
+            return ["list", [self.lower(item)[0] for item in node.items]], "list"
+        if isinstance(node, ast.Path):
+            return self.path(node), "any"
+        if isinstance(node, ast.Func):
+            return self.func(node)
+        if isinstance(node, ast.Not):
+            return ["not", self.lower(node.operand)[0]], "bool"
+        if isinstance(node, ast.Neg):
+            tree, t = self.lower(node.operand)
+            if not _fits(t, "number"):
+                self.report(node.start, f"'-' needs a number, not {_type_word(t)}")
+            return ["neg", tree], "number"
+        if isinstance(node, ast.BoolOp):
+            return [node.op, self.lower(node.left)[0], self.lower(node.right)[0]], "any"
+        if isinstance(node, ast.Cmp):
+            return self.cmp(node)
+        if isinstance(node, ast.Arith):
+            return self.arith(node)
+        raise TypeError(f"not an expression node: {node!r}")
+
+    def path(self, node: ast.Path) -> list:
+        root, rest = node.names[0], node.names[1:]
+        if root in ("customer", "trigger"):
+            return ["path", root, rest]
+        if root == "event":
+            if not self.scope.event:
+                self.report(
+                    node.start,
+                    "'event' is only known inside a 'wait for'",
+                    "use it in the 'where' condition or the 'received:' steps",
+                )
+            return ["path", "event", rest]
+        if root in self.scope.vars or self.scope.open_vars:
+            return ["path", "var", list(node.names)]
+        known = list(ROOTS) + sorted(self.scope.vars)
+        hint = did_you_mean(root, known)
+        if hint is None:
+            hint = "names start with customer., trigger., or a variable from 'set' or 'call ... as'"
+        self.report(node.start, f"unknown name '{root}'", hint)
+        return ["path", "var", list(node.names)]
+
+    def func(self, node: ast.Func) -> tuple[list, str]:
+        args = [self.lower(a) for a in node.args]
+        tree = ["call", node.name, [t for t, _ in args]]
+        fn = FUNCTIONS.get(node.name)
+        if fn is None:
+            self.report(
+                node.start,
+                f"unknown function '{node.name}'",
+                did_you_mean(node.name, FUNCTIONS) or "functions: " + ", ".join(sorted(FUNCTIONS)),
+            )
+            return tree, "any"
+        lo, hi = fn.arity
+        if not lo <= len(args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            noun = "argument" if (lo == hi == 1) else "arguments"
+            self.report(node.start, f"{fn.name}() takes {want} {noun}, got {len(args)}")
+            return tree, fn.returns
+        for i, ((_, t), a) in enumerate(zip(args, node.args, strict=True)):
+            accepts = _ACCEPTS.get(fn.name, {}).get(i)
+            if accepts is not None:
+                ok = t in ("any", "null") or t in accepts
+                want = " or ".join(_type_word(x) for x in accepts)
+            else:
+                ok = _fits(t, fn.params[i])
+                want = _type_word(fn.params[i])
+            if not ok:
+                self.report(a.start, f"{fn.name}() needs {want}, not {_type_word(t)}")
+        return tree, fn.returns
+
+    def cmp(self, node: ast.Cmp) -> tuple[list, str]:
+        (lt, ltype), (rt, rtype) = self.lower(node.left), self.lower(node.right)
+        op = node.op
+        known = {ltype, rtype} - {"any"}
+        if op in ("==", "!="):
+            if len(known) == 2 and "null" not in known:
+                self.report(
+                    node.op_start,
+                    f"comparing {_type_word(ltype)} with {_type_word(rtype)} is always "
+                    + ("false" if op == "==" else "true"),
+                )
+        elif op in ("<", "<=", ">", ">="):
+            bad = known & {"bool", "list", "null"}
+            if bad:
+                self.report(node.op_start, f"'{op}' cannot order {_type_word(bad.pop())}")
+            elif len(known) == 2:
+                self.report(
+                    node.op_start,
+                    f"'{op}' cannot compare {_type_word(ltype)} with {_type_word(rtype)}",
+                )
+        else:  # in / not in
+            if rtype not in ("any", "null", "list", "str"):
+                self.report(
+                    node.op_start,
+                    f"'{op}' needs a list or a string on its right, not {_type_word(rtype)}",
+                )
+            elif rtype == "str" and ltype not in ("any", "null", "str"):
+                self.report(
+                    node.op_start,
+                    f"'{op}' a string needs a string on its left, not {_type_word(ltype)}",
+                )
+        return ["cmp", op, lt, rt], "bool"
+
+    def arith(self, node: ast.Arith) -> tuple[list, str]:
+        (lt, ltype), (rt, rtype) = self.lower(node.left), self.lower(node.right)
+        op = node.op
+        tree = ["arith", op, lt, rt]
+        known = [t for t in (ltype, rtype) if t not in ("any", "null")]
+        if op == "+":
+            if any(t == "bool" for t in known):
+                self.report(node.op_start, "'+' cannot add a boolean")
+                return tree, "any"
+            if len(known) == 2 and known[0] != known[1]:
+                self.report(
+                    node.op_start,
+                    f"'+' cannot add {_type_word(ltype)} and {_type_word(rtype)}",
+                    "convert one side, or compare instead",
+                )
+                return tree, "any"
+            return tree, (known[0] if len(known) == 2 else "any")
+        for t in known:
+            if t != "number":
+                self.report(node.op_start, f"'{op}' needs numbers, not {_type_word(t)}")
+                break
+        return tree, "number"
+
+
+class _Compiler:
+    def __init__(self, templates_dir, activities: dict | None, problems: list[RulesError]):
+        if activities is None:
+            from engine.registry import load_registry
+
+            activities = load_registry()
+        self.activities = activities
+        self.templates_dir = Path(templates_dir)
+        self.problems = problems
+        self.settings = ir.Settings()
+        self.team_origin: dict[str, Text] = {}
+        self.template_ok: dict[str, bool] = {}
+        self._env = None
+        self._available: list[str] | None = None
+
+    # ---- driver
+    def run(self, files: list[RulesFile]) -> CompileResult:
+        self.merge_settings(files)
+        journeys: dict[str, ir.Journey] = {}
+        first_seen: dict[str, Text] = {}
+        for rules_file in files:
+            for raw in rules_file.journeys:
+                name = raw.name.value
+                if name in first_seen:
+                    first = first_seen[name]
+                    line, col = first.position()
+                    self.problems.append(
+                        raw.name.error(
+                            f"journey '{name}' is defined twice "
+                            f"(first at {first.source.path}:{line}:{col})",
+                            hint="rename one of them",
+                        )
+                    )
+                    continue
+                first_seen[name] = raw.name
+                journey = self.journey(raw)
+                if journey is not None:
+                    journeys[name] = journey
+        self.problems.sort(key=RulesError.sort_key)
+        used = sorted(self.template_ok)
+        return CompileResult(ir.Plan(self.settings, journeys), self.problems, used)
+
+    def error(self, text: Text, message: str, offset: int = 0, hint: str | None = None):
+        self.problems.append(text.error(message, offset, hint))
+
+    # ---- settings
+    def merge_settings(self, files: list[RulesFile]) -> None:
+        seen: dict[str, Text] = {}
+        for rules_file in files:
+            raw = rules_file.settings
+            for key in ("sender", "unsubscribe_url"):
+                text = getattr(raw, key)
+                if text is None:
+                    continue
+                if key in seen and seen[key].value != text.value:
+                    line, col = seen[key].position()
+                    self.error(
+                        text,
+                        f"settings.{key} is set twice with different values "
+                        f"(first at {seen[key].source.path}:{line}:{col})",
+                    )
+                    continue
+                seen[key] = text
+                setattr(self.settings, key, text.value)
+            for team, address in raw.teams:
+                if "@" not in address.value:
+                    self.error(address, f"team '{team.value}' needs an email address")
+                    continue
+                first = self.team_origin.get(team.value)
+                if first is not None:
+                    if self.settings.teams[team.value] != address.value:
+                        line, col = first.position()
+                        self.error(
+                            team,
+                            f"team '{team.value}' is defined twice with different addresses "
+                            f"(first at {first.source.path}:{line}:{col})",
+                        )
+                    continue
+                self.team_origin[team.value] = team
+                self.settings.teams[team.value] = address.value
+
+    # ---- journeys
+    def journey(self, raw: RawJourney) -> ir.Journey | None:
+        name = raw.name
+        if not _JOURNEY_NAME.match(name.value):
+            self.error(
+                name,
+                f"journey name '{name.value}' is not allowed",
+                hint="use letters, digits, '-', '_' and '.'",
+            )
+        fields = raw.fields
+        ok = True
+        trigger = None
+        if "trigger" not in fields:
+            self.error(name, f"journey '{name.value}' has no trigger", hint="add 'trigger: EVENT'")
+            ok = False
+        else:
+            trigger = self.event_name(fields["trigger"])
+            ok = ok and trigger is not None
+        goal = self.event_name(fields["goal"]) if "goal" in fields else None
+        root_scope = _Scope(frozenset())
+        when = self.expression(fields["when"], root_scope) if "when" in fields else None
+        key = self.expression(fields["key"], root_scope) if "key" in fields else None
+        reentry = self.reentry(fields["reentry"]) if "reentry" in fields else ir.Reentry()
+        if raw.steps is None:
+            self.error(name, f"journey '{name.value}' has no steps", hint="add 'steps:'")
+            return None
+        steps, _, _ = self.block(raw.steps, root_scope)
+        if not ok:
+            return None
+        line, col = name.position()
+        journey = ir.Journey(
+            name=name.value,
+            trigger=trigger,
+            steps=steps,
+            origin=ir.Origin(name.source.path, line, col),
+            description=fields["description"].value if "description" in fields else "",
+            when=when,
+            goal=goal,
+            key=key,
+            reentry=reentry,
+            sender=self.settings.sender,
+            unsubscribe_url=self.settings.unsubscribe_url,
+        )
+        journey.hash = journey.compute_hash()
+        return journey
+
+    def event_name(self, text: Text) -> str | None:
+        try:
+            return parse_event(text.value).text
+        except TextError as e:
+            self.error(
+                text,
+                f"'{text.value}' is not an event name",
+                e.offset,
+                "event names look like 'order.placed'",
+            )
+            return None
+
+    def reentry(self, text: Text) -> ir.Reentry:
+        try:
+            policy = parse_reentry(text.value)
+        except TextError:
+            self.error(
+                text,
+                f"unknown reentry policy '{text.value}'",
+                hint="use never, always or 'after DURATION' (e.g. after 30 days)",
+            )
+            return ir.Reentry()
+        if policy.mode == "after":
+            seconds = self.duration(text, policy.duration)
+            return ir.Reentry("after", seconds or 0)
+        return ir.Reentry(policy.mode)
+
+    def expression(self, text: Text, scope: _Scope) -> ir.Expr | None:
+        try:
+            node = parse_expression_ast(text.value)
+        except TextError as e:
+            self.error(text, e.message, e.offset, e.hint)
+            return None
+        return _Lowering(text, scope, self.problems).expr(node)
+
+    def duration(self, text: Text, d: ast.Duration) -> int | None:
+        factor = UNITS.get(d.unit)
+        if factor is None:
+            self.error(
+                text,
+                f"unknown time unit '{d.unit}'",
+                d.unit_start - 0,
+                did_you_mean(d.unit, UNITS) or "units: seconds, minutes, hours, days, weeks",
+            )
+            return None
+        amount = float(d.amount)
+        seconds = amount * factor
+        if d.negative or seconds <= 0:
+            self.error(text, "a duration must be longer than zero", d.start)
+            return None
+        if not math.isclose(seconds, round(seconds)):
+            self.error(text, "a duration must be a whole number of seconds", d.start)
+            return None
+        return int(round(seconds))
+
+    # ---- steps
+    def block(self, raws: list[RawStep], scope: _Scope) -> tuple[list[ir.Step], _Scope, bool]:
+        """Steps of one list → IR steps, the scope after them, whether they always end."""
+        out: list[ir.Step] = []
+        ended = False
+        for raw in raws:
+            text = raw.text if isinstance(raw, LineStep) else raw.header
+            if ended:
+                self.error(
+                    text,
+                    "unreachable step: the journey has already ended",
+                    hint="remove it, or move the 'exit'",
+                )
+                ended = False  # report once per list, keep checking the rest
+            step, scope, ends = self.step(raw, scope)
+            if step is not None:
+                out.append(step)
+            ended = ended or ends
+        return out, scope, ended
+
+    def step(self, raw: RawStep, scope: _Scope) -> tuple[ir.Step | None, _Scope, bool]:
+        text = raw.text if isinstance(raw, LineStep) else raw.header
+        try:
+            node = parse_step(text.value)
+        except TextError as e:
+            self.error(text, e.message, e.offset, e.hint)
+            # Still check the block's steps, in a scope that cannot be known here.
+            for branch in _branches(raw):
+                self.block(branch, scope)
+            return None, scope, False
+        line, col = text.position(0)
+        origin = ir.Origin(text.source.path, line, col)
+        if isinstance(raw, IfBlock) and not isinstance(node, ast.IfStep):
+            self.error(text, "this block needs an 'if EXPR' header")
+            return None, scope, False
+        if isinstance(raw, WaitForBlock) and not isinstance(node, ast.WaitForStep):
+            self.error(
+                text,
+                "only 'wait for EVENT within DURATION' opens a block",
+                hint="for a plain delay write '- wait 2 days' without ':'",
+            )
+            return None, scope, False
+        low = _Lowering(text, scope, self.problems)
+
+        if isinstance(node, ast.IfStep):
+            if not isinstance(raw, IfBlock):
+                self.error(
+                    text,
+                    "an 'if' step needs a block",
+                    hint="end the line with ':' and list the steps below it, indented",
+                )
+                return None, scope, False
+            cond = low.expr(node.cond)
+            then, then_scope, then_ends = self.block(raw.then, scope)
+            else_, else_scope, else_ends = self.block(raw.else_ or [], scope)
+            after = _join(scope, [(then_scope, then_ends), (else_scope, else_ends)])
+            ends = then_ends and else_ends and raw.else_ is not None
+            return ir.If(origin, cond, then, else_), after, ends
+
+        if isinstance(node, ast.WaitForStep):
+            seconds = None
+            if node.within is None:
+                self.error(
+                    text,
+                    "wait for needs 'within DURATION'",
+                    node.end,
+                    "e.g. wait for order.placed within 3 days",
+                )
+            else:
+                seconds = self.duration(text, node.within)
+            where = None
+            if node.where is not None:
+                where = _Lowering(text, scope.with_event(True), self.problems).expr(node.where)
+            received_raw = raw.received if isinstance(raw, WaitForBlock) else None
+            timeout_raw = raw.timeout if isinstance(raw, WaitForBlock) else None
+            received, r_scope, r_ends = self.block(received_raw or [], scope.with_event(True))
+            timeout, t_scope, t_ends = self.block(timeout_raw or [], scope)
+            after = _join(scope, [(r_scope.with_event(scope.event), r_ends), (t_scope, t_ends)])
+            ends = r_ends and t_ends
+            step = ir.WaitFor(origin, node.event.text, seconds or 0, where, received, timeout)
+            return step, after, ends
+
+        if isinstance(node, ast.SendStep):
+            self.template(text, node.template)
+            args = self.kwargs(text, node.args, low)
+            return ir.Send(origin, node.template.text, args), scope, False
+
+        if isinstance(node, ast.NotifyStep):
+            address = self.settings.teams.get(node.team.text)
+            if address is None:
+                hint = did_you_mean(node.team.text, self.settings.teams)
+                if not self.settings.teams:
+                    hint = "define teams under 'settings: teams:'"
+                self.error(text, f"unknown team '{node.team.text}'", node.team.start, hint)
+            self.template(text, node.template)
+            args = self.kwargs(text, node.args, low)
+            step = ir.Notify(origin, node.team.text, address or "", node.template.text, args)
+            return step, scope, False
+
+        if isinstance(node, ast.WaitStep):
+            seconds = self.duration(text, node.duration)
+            return ir.Wait(origin, seconds or 0), scope, False
+
+        if isinstance(node, ast.CallStep):
+            return self.call(text, node, low, origin, scope)
+
+        if isinstance(node, ast.SetStep):
+            return self.set_step(text, node, low, origin, scope)
+
+        if isinstance(node, ast.ExitStep):
+            return ir.Exit(origin), scope, True
+        raise TypeError(f"unknown step node {node!r}")
+
+    def kwargs(self, text: Text, args: list[ast.Kwarg], low: _Lowering) -> dict[str, ir.Expr]:
+        out: dict[str, ir.Expr] = {}
+        for arg in args:
+            if arg.name in out:
+                self.error(text, f"argument '{arg.name}' is given twice", arg.start)
+                continue
+            out[arg.name] = low.expr(arg.value)
+        return out
+
+    def call(self, text, node: ast.CallStep, low: _Lowering, origin, scope: _Scope):
+        name = node.activity.text
+        spec = self.activities.get(name)
+        args: dict[str, ir.Expr] = {}
+        types: dict[str, tuple[str, ast.Kwarg]] = {}
+        for arg in node.args:
+            if arg.name in args:
+                self.error(text, f"argument '{arg.name}' is given twice", arg.start)
+                continue
+            tree, t = low.lower(arg.value)
+            args[arg.name] = ir.Expr(text.value[arg.value.start : arg.value.end], tree)
+            types[arg.name] = (t, arg)
+        if spec is None:
+            self.error(
+                text,
+                f"unknown activity '{name}'",
+                node.activity.start,
+                did_you_mean(name, self.activities)
+                or (
+                    "activities: " + ", ".join(sorted(self.activities))
+                    if self.activities
+                    else "no activities are registered"
+                ),
+            )
+        else:
+            for arg_name, (t, arg) in types.items():
+                param = spec.params.get(arg_name)
+                if param is None:
+                    self.error(
+                        text,
+                        f"{name}() has no argument '{arg_name}'",
+                        arg.start,
+                        did_you_mean(arg_name, spec.params)
+                        or "arguments: " + ", ".join(spec.params),
+                    )
+                elif not _fits(t, param.type):
+                    self.error(
+                        text,
+                        f"argument '{arg_name}' of {name}() must be {_type_word(param.type)}, "
+                        f"not {_type_word(t)}",
+                        arg.value.start,
+                    )
+            missing = [p for p, spec_p in spec.params.items() if spec_p.required and p not in args]
+            if missing:
+                self.error(
+                    text,
+                    f"{name}() is missing "
+                    + ("argument " if len(missing) == 1 else "arguments ")
+                    + ", ".join(f"'{m}'" for m in missing),
+                    node.activity.start,
+                )
+        bind = None
+        if node.bind is not None:
+            bind = node.bind.text
+            if self.reserved(text, bind, node.bind.start):
+                scope = scope.bind(bind)
+        step = ir.Call(
+            origin,
+            name,
+            args,
+            bind,
+            spec.timeout_seconds if spec else 60,
+            spec.max_attempts if spec else 0,
+        )
+        return step, scope, False
+
+    def reserved(self, text: Text, name: str, offset: int) -> bool:
+        if name in ROOTS:
+            self.error(text, f"'{name}' is a reserved name", offset, "choose another name")
+            return False
+        return True
+
+    def set_step(self, text, node: ast.SetStep, low: _Lowering, origin, scope: _Scope):
+        names = node.target.names
+        value = low.expr(node.value)
+        if names[0] == "customer":
+            if len(names) != 2:
+                self.error(
+                    text,
+                    "set changes one profile field: set customer.FIELD = EXPR",
+                    node.target.start,
+                )
+                return None, scope, False
+            return ir.Set(origin, "customer", names[1], value), scope, False
+        if names[0] in ("trigger", "event"):
+            self.error(
+                text,
+                f"'{names[0]}' is read-only",
+                node.target.start,
+                "set customer.FIELD or a journey variable",
+            )
+            return None, scope, False
+        if len(names) != 1:
+            self.error(
+                text,
+                "set a whole journey variable: set NAME = EXPR",
+                node.target.starts[1] - 1,
+            )
+            return None, scope, False
+        return ir.Set(origin, "var", names[0], value), scope.bind(names[0]), False
+
+    # ---- templates
+    def template(self, text: Text, name: ast.Name) -> None:
+        if name.text in self.template_ok:
+            if self.template_ok[name.text] is None:
+                self.unknown_template(text, name)
+            return
+        from engine.templates import template_file
+
+        path = self.templates_dir / template_file(name.text)
+        if not path.is_file():
+            self.template_ok[name.text] = None
+            self.unknown_template(text, name)
+            return
+        self.template_ok[name.text] = self.compile_template(path, template_file(name.text), text)
+
+    def unknown_template(self, text: Text, name: ast.Name) -> None:
+        if self._available is None:
+            from engine.templates import available_templates
+
+            self._available = available_templates(self.templates_dir)
+        hint = did_you_mean(name.text, self._available)
+        if hint is None:
+            hint = f"create {self.templates_dir / (name.text + '.html.j2')}"
+        self.error(text, f"unknown template '{name.text}'", name.start, hint)
+
+    def compile_template(self, path: Path, file: str, used_by: Text) -> bool:
+        import jinja2
+
+        from engine.templates import make_environment
+
+        if self._env is None:
+            self._env = make_environment(self.templates_dir)
+        try:
+            self._env.get_template(file)
+            return True
+        except jinja2.TemplateSyntaxError as e:
+            line = e.lineno or 1
+            where = path
+            if e.name and e.name != file:
+                where = self.templates_dir / e.name
+            try:
+                lines = where.read_text(encoding="utf-8").splitlines()
+                source_line = lines[line - 1] if 0 < line <= len(lines) else None
+            except OSError:
+                source_line = None
+            ref_line, ref_col = used_by.position()
+            self.problems.append(
+                RulesError(
+                    str(where),
+                    line,
+                    1,
+                    f"template syntax error: {e.message}",
+                    f"used by {used_by.source.path}:{ref_line}:{ref_col}",
+                    source_line,
+                )
+            )
+        except (jinja2.TemplateError, OSError, UnicodeDecodeError) as e:
+            self.problems.append(RulesError(str(path), 1, 1, f"cannot load template: {e}"))
+        return False
+
+
+def _branches(raw: RawStep) -> list[list[RawStep]]:
+    if isinstance(raw, IfBlock):
+        return [raw.then, raw.else_ or []]
+    if isinstance(raw, WaitForBlock):
+        return [raw.received or [], raw.timeout or []]
+    return []
+
+
+def _join(before: _Scope, branches: list[tuple[_Scope, bool]]) -> _Scope:
+    """Variables bound on every branch that goes on (a branch that ends binds nothing)."""
+    live = [s.vars for s, ends in branches if not ends]
+    if not live:
+        return before
+    common = live[0]
+    for v in live[1:]:
+        common = common & v
+    return _Scope(common, before.event, before.open_vars)
