@@ -1,0 +1,129 @@
+"""``lifecycle show JOURNEY``: print one journey's compiled plan.
+
+In: a journey name, ``--rules``/``--templates`` folders and ``--json``.
+Out: the plan as an indented outline (or JSON with ``--json``) on stdout and
+``ExitCode.OK``; compile problems or an unknown journey (with a did-you-mean hint) on
+stderr and ``ExitCode.PROBLEMS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.cli import ExitCode
+from engine.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("journey", help="journey name")
+    parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
+    parser.add_argument(
+        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    from dsl.compiler import compile_rules
+    from dsl.errors import did_you_mean
+    from dsl.ir import to_dict
+
+    result = compile_rules(args.rules, args.templates)
+    journey = result.plan.journeys.get(args.journey)
+    if journey is None:
+        for problem in result.problems:
+            print(problem.render(), end="\n\n", file=sys.stderr)
+        hint = did_you_mean(args.journey, result.plan.journeys)
+        print(f"error: unknown journey '{args.journey}'", file=sys.stderr)
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
+        elif result.plan.journeys:
+            print("hint: journeys: " + ", ".join(sorted(result.plan.journeys)), file=sys.stderr)
+        return ExitCode.PROBLEMS
+    if args.json:
+        print(json.dumps(to_dict(journey), indent=2))
+    else:
+        print("\n".join(describe_journey(journey)))
+    if result.problems:
+        print(
+            f"warning: the rules have {len(result.problems)} problem(s); run validate",
+            file=sys.stderr,
+        )
+    return ExitCode.OK
+
+
+def describe_journey(journey) -> list[str]:
+    """A journey as readable lines: header fields, then steps indented by block."""
+    lines = [f"journey {journey.name}  ({journey.origin}, hash {journey.hash})"]
+    if journey.description:
+        lines.append(f"  description: {journey.description}")
+    lines.append(f"  trigger: {journey.trigger}")
+    if journey.when is not None:
+        lines.append(f"  when: {journey.when.src}")
+    if journey.goal:
+        lines.append(f"  goal: {journey.goal}")
+    if journey.key is not None:
+        lines.append(f"  key: {journey.key.src}")
+    reentry = journey.reentry.mode
+    if reentry == "after":
+        reentry += f" {_duration(journey.reentry.seconds)}"
+    lines.append(f"  reentry: {reentry}")
+    lines.append(f"  sender: {journey.sender}")
+    lines.append("  steps:")
+    lines.extend(_steps(journey.steps, 2))
+    return lines
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _args(args: dict) -> str:
+    if not args:
+        return ""
+    return " with " + ", ".join(f"{k}={v.src}" for k, v in args.items())
+
+
+def _steps(steps, depth: int) -> list[str]:
+    pad = "  " * depth
+    out = []
+    for s in steps:
+        at = f"    # line {s.origin.line}"
+        if s.kind == "send":
+            out.append(f"{pad}send {s.template}{_args(s.args)}{at}")
+        elif s.kind == "notify":
+            out.append(f"{pad}notify {s.team} <{s.address}> with {s.template}{_args(s.args)}{at}")
+        elif s.kind == "wait":
+            out.append(f"{pad}wait {_duration(s.seconds)}{at}")
+        elif s.kind == "wait_for":
+            where = f" where {s.where.src}" if s.where else ""
+            out.append(f"{pad}wait for {s.event}{where} within {_duration(s.seconds)}{at}")
+            out.append(f"{pad}  received:")
+            out.extend(_steps(s.received, depth + 2) or [f"{pad}    (nothing)"])
+            out.append(f"{pad}  timeout:")
+            out.extend(_steps(s.timeout, depth + 2) or [f"{pad}    (nothing)"])
+        elif s.kind == "if":
+            out.append(f"{pad}if {s.cond.src}{at}")
+            out.extend(_steps(s.then, depth + 1))
+            if s.else_:
+                out.append(f"{pad}else")
+                out.extend(_steps(s.else_, depth + 1))
+        elif s.kind == "call":
+            bind = f" as {s.bind}" if s.bind else ""
+            args = ", ".join(f"{k}={v.src}" for k, v in s.args.items())
+            attempts = s.max_attempts or "unlimited"
+            out.append(
+                f"{pad}call {s.activity}({args}){bind}"
+                f"  [timeout {s.timeout_seconds}s, attempts {attempts}]{at}"
+            )
+        elif s.kind == "set":
+            target = f"customer.{s.name}" if s.target == "customer" else s.name
+            out.append(f"{pad}set {target} = {s.value.src}{at}")
+        elif s.kind == "exit":
+            out.append(f"{pad}exit{at}")
+    return out

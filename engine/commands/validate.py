@@ -1,0 +1,44 @@
+"""``lifecycle validate``: check rules and templates, report every problem.
+
+In: ``--rules DIR`` and ``--templates DIR`` (defaults rules/ and templates/).
+Out: each problem on stdout as ``PATH:LINE:COL: error: MESSAGE``, its source line, a caret
+and a hint, sorted by file/line/col; a summary line on stderr; ``ExitCode.OK`` when clean,
+``ExitCode.PROBLEMS`` otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.cli import ExitCode
+from engine.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
+    parser.add_argument(
+        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
+    )
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    from dsl.compiler import compile_rules
+
+    result = compile_rules(args.rules, args.templates)
+    problems = sorted(result.problems, key=lambda p: p.sort_key())
+    for problem in problems:
+        print(problem.render(), end="\n\n")
+    if problems:
+        files = len({p.file for p in problems})
+        errors = "error" if len(problems) == 1 else "errors"
+        where = "file" if files == 1 else "files"
+        print(f"{len(problems)} {errors} in {files} {where}", file=sys.stderr)
+        return ExitCode.PROBLEMS
+    journeys = len(result.plan.journeys)
+    print(
+        f"ok: {journeys} journey{'s' if journeys != 1 else ''}, "
+        f"{len(result.templates)} template{'s' if len(result.templates) != 1 else ''}",
+        file=sys.stderr,
+    )
+    return ExitCode.OK
