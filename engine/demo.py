@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -62,16 +63,16 @@ def ensure_worker(data: Path) -> int:
     return proc.pid
 
 
-def first_day_events(run_tag: str) -> list[dict]:
-    """The samples' events at offset 0, for customers renamed per run so each run is fresh."""
+def first_events(run_tag: str) -> list[dict]:
+    """Each sample customer's first event, the customer renamed per run so each run is fresh."""
     out = []
-    for line in SAMPLES.read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
+    seen = set()
+    lines = [json.loads(line) for line in SAMPLES.read_text().splitlines() if line.strip()]
+    lines.sort(key=lambda e: parse_offset(str(e.get("at", "+0s"))) or timedelta(0))
+    for event in lines:
+        if event["customer_id"] in seen:
             continue
-        event = json.loads(line)
-        offset = parse_offset(str(event.get("at", "+0s")))
-        if offset is None or offset.total_seconds() > 0:
-            continue
+        seen.add(event["customer_id"])
         event["customer_id"] = f"{event['customer_id']}-{run_tag}"
         if "id" in event:
             event["id"] = f"{event['id']}-{run_tag}"
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     outbox.mkdir(exist_ok=True)
     seen = {p.name for p in outbox.glob("*.eml")}
     run_tag = time.strftime("%H%M%S")
-    events = first_day_events(run_tag)
+    events = first_events(run_tag)
     print(f"\n== 3. send {len(events)} sample events (customers suffixed -{run_tag})")
     for event in events:
         print(f"  {event['type']:<24} {event['customer_id']}")

@@ -112,6 +112,26 @@ class SimulationResult:
         return out
 
 
+_RUNTIME = None
+
+
+def quiet_runtime():
+    """A Temporal runtime that logs only errors: the test server does not advertise every
+    capability the SDK core asks for, and its warning about that means nothing here."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+        _RUNTIME = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")
+                )
+            )
+        )
+    return _RUNTIME
+
+
 def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -147,7 +167,8 @@ async def simulate(
             templates_dir, SmtpSettings(host="127.0.0.1", port=sink.port), ledger
         )
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=binary_path("temporal-test-server")
+            test_server_existing_path=binary_path("temporal-test-server"),
+            runtime=quiet_runtime(),
         )
         try:
             queue = f"simulate-{uuid.uuid4().hex[:8]}"
