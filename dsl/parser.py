@@ -240,7 +240,7 @@ def _bad_character(pos: int, text: str) -> TextError:
         return TextError(
             pos,
             "unexpected character ':'",
-            "a block step ends with ':' in YAML; quote the text if ':' is part of a string",
+            "only a block step ('if ...:', 'wait for ...:') ends with ':'",
         )
     return TextError(pos, f"unexpected character {ch!r}")
 
