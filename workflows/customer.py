@@ -264,9 +264,9 @@ class CustomerWorkflow:
             "now": now,
         }
 
-    def _log(self, inst: Instance, action: str, **fields) -> None:
+    def _log(self, inst: Instance, action: str, at: datetime | None = None, **fields) -> None:
         line = {
-            "at": iso(workflow.now()),
+            "at": iso(at or workflow.now()),
             "customer_id": self.s.customer_id,
             "journey": inst.journey,
             "instance": inst.id,
@@ -435,7 +435,7 @@ class CustomerWorkflow:
             fields["team"] = step.team
         if result.get("detail"):
             fields["detail"] = result["detail"]
-        self._log(inst, step.kind, **fields)
+        self._log(inst, step.kind, at=now, **fields)
         advance(inst.pos)
         return None
 
@@ -444,7 +444,8 @@ class CustomerWorkflow:
         return template.replace("{customer_id}", self.s.customer_id) if template else ""
 
     async def _call(self, inst: Instance, step) -> tuple | None:
-        ctx = self._ctx(inst, workflow.now())
+        now = workflow.now()
+        ctx = self._ctx(inst, now)
         args = {name: evaluator.evaluate(e, ctx) for name, e in step.args.items()}
         payload = {
             "args": args,
@@ -470,7 +471,9 @@ class CustomerWorkflow:
             return self._failed(inst, step, err)
         if step.bind:
             inst.vars[step.bind] = result
-        self._log(inst, "call", activity=step.activity, result=result, origin=str(step.origin))
+        self._log(
+            inst, "call", at=now, activity=step.activity, result=result, origin=str(step.origin)
+        )
         advance(inst.pos)
         return None
 

@@ -1,67 +1,72 @@
-"""Shared pieces for workflow tests: a time-skipping environment, a real SMTP sink, the
-real email activity and a worker over a plan built by hand or compiled from YAML text."""
+"""Shared pieces for workflow tests: compile rules text, run events through the real
+workflows and activities on the time-skipping server (via ``engine.simulator``), and read
+back what was sent."""
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dsl.ir import Expr, Journey, Origin, Plan, Reentry, Settings
-from engine.activities import EmailActivities
-from engine.ledger import open_ledger
-from engine.runtime import PlanStore, build_worker
-from engine.smtp import SmtpSettings
-from engine.smtp_sink import SmtpSink
+from dsl.compiler import compile_text
+from engine.runtime import PlanStore
+from engine.simulator import SimulationResult, simulate
 
-TS_SERVER = shutil.which("temporal-test-server")
-O = Origin("rules/test.yaml", 1, 1)
+START = datetime(2030, 1, 1, tzinfo=UTC)
 
-
-def expr(tree: list, src: str = "") -> Expr:
-    return Expr(src or str(tree), tree)
+GENERIC = (
+    '<html><head><title>{% block subject %}NAME for {{ customer.name | default("you") }}{% endblock %}'
+    "</title></head><body><p>NAME</p></body></html>\n"
+)
 
 
-def path(scope: str, *names: str) -> list:
-    return ["path", scope, list(names)]
+def write_templates(folder: Path, names: list[str], special: dict[str, str] | None = None) -> Path:
+    """A templates folder: each name gets a template whose subject is 'NAME for <name>'."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.html.j2").write_text(GENERIC.replace("NAME", name))
+    for name, text in (special or {}).items():
+        (folder / f"{name}.html.j2").write_text(text)
+    return folder
 
 
-def lit(value) -> list:
-    return ["lit", value]
+def compile_store(rules: str, templates: Path) -> PlanStore:
+    result = compile_text(rules, "rules/test.yaml", templates)
+    assert not result.problems, "\n".join(str(p) for p in result.problems)
+    return PlanStore.from_plan(result.plan)
 
 
-def journey(name: str, trigger: str, steps: list, **kw) -> Journey:
-    j = Journey(
-        name=name,
-        trigger=trigger,
-        steps=steps,
-        origin=O,
-        sender="Acme <hello@acme.test>",
-        unsubscribe_url="https://acme.test/u/{customer_id}",
-        reentry=kw.pop("reentry", Reentry()),
-        **kw,
-    )
-    j.hash = j.compute_hash()
-    return j
+def event(type_: str, customer_id: str = "c1", day: float = 0, **kw) -> tuple[datetime, dict]:
+    """(simulated time, event) at ``day`` days after START."""
+    ev = {"type": type_, "customer_id": customer_id, "customer": {}, "data": {}}
+    ev.update(kw)
+    return START + timedelta(days=day), ev
 
 
-def plan(*journeys: Journey) -> Plan:
-    return Plan(Settings(), {j.name: j for j in journeys})
+def signup(customer_id: str = "c1", day: float = 0, **profile) -> tuple[datetime, dict]:
+    customer = {"name": customer_id.title(), "email": f"{customer_id}@example.test"}
+    customer.update(profile)
+    return event("customer.signed_up", customer_id, day, customer=customer)
 
 
-@asynccontextmanager
-async def engine_worker(env, store: PlanStore, templates_dir: Path, tmp_path: Path, sink=None):
-    """A worker on a fresh task queue; yields (task_queue, sink)."""
-    own_sink = sink is None
-    sink = sink or SmtpSink().start()
-    ledger = await open_ledger(None, tmp_path / f"ledger-{uuid.uuid4().hex[:6]}.sqlite")
-    email = EmailActivities(templates_dir, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    try:
-        async with build_worker(env.client, store, email, task_queue=queue):
-            yield queue, sink
-    finally:
-        await email.close()
-        if own_sink:
-            sink.stop()
+async def run(
+    rules: str, templates: Path, events: list, until: timedelta = timedelta(days=90)
+) -> SimulationResult:
+    store = compile_store(rules, templates)
+    return await simulate(events, None, templates, START, until, store=store)
+
+
+def sends(result: SimulationResult, customer_id: str | None = None) -> list[tuple[float, str]]:
+    """(day offset, template) of every send/notify, in order.
+
+    Days are rounded to 1/1000 (~1.5 minutes): the test server's clock also moves with real
+    time while activities run, so simulated times can lag by a second or two."""
+    out = []
+    for a in result.public_actions():
+        if a["action"] in ("send", "notify") and customer_id in (None, a["customer_id"]):
+            at = datetime.fromisoformat(a["at"].replace("Z", "+00:00"))
+            out.append((round((at - START).total_seconds() / 86400, 3), a["template"]))
+    return out
+
+
+def ends(result: SimulationResult) -> list[tuple[str, str]]:
+    return [(a["journey"], a["reason"]) for a in result.public_actions() if a["action"] == "end"]
