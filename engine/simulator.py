@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from engine.client import parse_event
-from engine.config import binary_path
+from engine.config import binary_path, customer_workflow_id
 
 OFFSET_RE = re.compile(r"^\+((?:\d+[wdhms])+)$")
 OFFSET_PART_RE = re.compile(r"(\d+)([wdhms])")
@@ -85,6 +85,7 @@ class SimulationResult:
     start: datetime
     actions: list[dict] = field(default_factory=list)
     emails: list = field(default_factory=list)  # engine.smtp_sink captured messages
+    histories: dict = field(default_factory=dict)  # workflow id -> history JSON (on request)
 
     def public_actions(self) -> list[dict]:
         """The actions of CONTRACT.md §4 (send, notify, call, end) in simulated-time order."""
@@ -144,6 +145,7 @@ async def simulate(
     until: timedelta = timedelta(days=90),
     progress: Callable[[datetime, int], None] | None = None,
     store=None,
+    keep_histories: bool = False,
 ) -> SimulationResult:
     from temporalio.testing import WorkflowEnvironment
 
@@ -174,6 +176,11 @@ async def simulate(
             queue = f"simulate-{uuid.uuid4().hex[:8]}"
             async with build_worker(env.client, store, email, task_queue=queue):
                 result = await _drive(env, events, start, end_at, queue, progress)
+                if keep_histories:
+                    for cid in dict.fromkeys(e["customer_id"] for _, e in events):
+                        wf_id = customer_workflow_id(cid)
+                        history = await env.client.get_workflow_handle(wf_id).fetch_history()
+                        result.histories[wf_id] = history.to_json_dict()
         finally:
             await env.shutdown()
             await email.close()
@@ -239,8 +246,6 @@ async def _drive(env, events, start, end_at, queue, progress) -> SimulationResul
         cid = event["customer_id"]
         if cid not in handles:
             customers.append(cid)
-            from engine.config import customer_workflow_id
-
             handles[cid] = env.client.get_workflow_handle(customer_workflow_id(cid))
         sent += 1
         await settle()

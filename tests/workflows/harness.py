@@ -29,10 +29,14 @@ def write_templates(folder: Path, names: list[str], special: dict[str, str] | No
     return folder
 
 
-def compile_store(rules: str, templates: Path) -> PlanStore:
+def compile_plan(rules: str, templates: Path):
     result = compile_text(rules, "rules/test.yaml", templates)
     assert not result.problems, "\n".join(str(p) for p in result.problems)
-    return PlanStore.from_plan(result.plan)
+    return result.plan
+
+
+def compile_store(rules: str, templates: Path) -> PlanStore:
+    return PlanStore.from_plan(compile_plan(rules, templates))
 
 
 def event(type_: str, customer_id: str = "c1", day: float = 0, **kw) -> tuple[datetime, dict]:
