@@ -221,7 +221,8 @@ def compose(source: Source, problems: list[RulesError]) -> Node | None:
                 tag = ev.tag
                 if tag in (None, "!"):
                     tag = resolver.resolve(ScalarNode, ev.value, ev.implicit)
-                node = ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, style=ev.style)
+                # libyaml reports a plain scalar's style as "", PyYAML as None: use None.
+                node = ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, style=ev.style or None)
             else:
                 kind = SequenceNode if isinstance(ev, yaml.SequenceStartEvent) else MappingNode
                 tag = ev.tag
@@ -479,6 +480,10 @@ def scalar_position(source: Source, node: ScalarNode, offset: int) -> tuple[int,
     literal/folded block scalars; when the value cannot be mapped exactly it falls back to
     the scalar's start, shifted by ``offset`` on a one-line scalar.
     """
+    start = node.start_mark
+    if node.style is None and start.line == node.end_mark.line:
+        # A one-line plain scalar is written exactly as its value: no mapping needed.
+        return start.line + 1, start.column + 1 + offset
     mapped = _scalar_map(source, node)
     if mapped is not None:
         if offset < len(mapped):
@@ -486,7 +491,6 @@ def scalar_position(source: Source, node: ScalarNode, offset: int) -> tuple[int,
         if mapped:  # past the end: just after the last character
             line, col = mapped[-1]
             return line, col + 1 + (offset - len(mapped))
-    start = node.start_mark
     shift = 1 if node.style in ("'", '"') else 0
     if start.line == node.end_mark.line:
         return start.line + 1, start.column + 1 + shift + offset

@@ -5,9 +5,9 @@ Out: a ``dsl.ast`` node whose spans are offsets inside that text, or a ``TextErr
 the offset of the problem and a message that says how to fix it. Lark's exceptions never
 escape: every syntax error is classified in ``_syntax_error``.
 
-Limits keep hostile input cheap: a text longer than ``MAX_TEXT`` characters or nested deeper
-than ``MAX_DEPTH`` is refused before the tree is transformed (Lark's LALR parser itself is
-iterative, so it never recurses on deep input).
+Limits keep hostile input cheap: a text longer than ``MAX_TEXT`` characters is refused before
+parsing, and a tree nested deeper than ``MAX_DEPTH`` while it is being built (the AST is
+built by the LALR reductions, which are iterative, so deep input never recurses).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import functools
 import re
 from pathlib import Path
 
-from lark import Lark, Token, Transformer_NonRecursive, Tree
+from lark import Lark, Token, Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from dsl import ast
@@ -61,6 +61,9 @@ def _lark() -> Lark:
         lexer="contextual",
         start=["step", "expression", "duration", "event", "reentry"],
         maybe_placeholders=True,
+        # The AST is built by the LALR reductions themselves: no parse tree, no second
+        # pass, and no recursion however deep the input is nested.
+        transformer=_Build(),
     )
 
 
@@ -88,6 +91,9 @@ def parse_reentry(text: str) -> ast.ReentryPolicy:
     return _parse(text, "reentry")
 
 
+# Step lines repeat a lot across journeys ("exit", "wait 2 days"); the AST is never
+# mutated after it is built, so identical texts can share one.
+@functools.lru_cache(maxsize=8192)
 def _parse(text: str, start: str):
     if len(text) > MAX_TEXT:
         raise TextError(
@@ -98,11 +104,9 @@ def _parse(text: str, start: str):
     if not text.strip():
         raise TextError(0, f"empty {_WHAT[start]}")
     try:
-        tree = _lark().parse(text, start=start)
+        return _lark().parse(text, start=start)
     except UnexpectedInput as e:
         raise _syntax_error(e, text, start) from None
-    _check_depth(tree)
-    return _Build().transform(tree)
 
 
 _WHAT = {
@@ -112,31 +116,6 @@ _WHAT = {
     "event": "event name",
     "reentry": "reentry policy",
 }
-
-
-def _check_depth(tree: Tree) -> None:
-    # Iterative on purpose: the tree may be thousands of levels deep.
-    stack = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise TextError(
-                _first_offset(node),
-                f"nested too deeply (more than {MAX_DEPTH} levels)",
-                "simplify the expression, or compute parts of it with 'set NAME = ...'",
-            )
-        for child in node.children:
-            if isinstance(child, Tree):
-                stack.append((child, depth + 1))
-
-
-def _first_offset(node: Tree | Token) -> int:
-    while isinstance(node, Tree):
-        kids = [c for c in node.children if c is not None]
-        if not kids:
-            return 0
-        node = kids[0]
-    return node.start_pos or 0
 
 
 # --------------------------------------------------------------------------- syntax errors
@@ -281,6 +260,19 @@ def _span(*parts) -> tuple[int, int]:
     return min(starts), max(ends)
 
 
+def _nest(node: ast.Node, *children: ast.Node) -> ast.Node:
+    """Record how deep ``node`` nests; refuse it past ``MAX_DEPTH`` (the compiler recurses)."""
+    depth = 1 + max((getattr(c, "depth", 0) for c in children), default=0)
+    if depth > MAX_DEPTH:
+        raise TextError(
+            node.start,
+            f"nested too deeply (more than {MAX_DEPTH} levels)",
+            "simplify the expression, or compute parts of it with 'set NAME = ...'",
+        )
+    node.depth = depth
+    return node
+
+
 def _name(tok: Token) -> ast.Name:
     return ast.Name(tok.start_pos, tok.end_pos, str(tok))
 
@@ -394,36 +386,38 @@ class _Build(Transformer_NonRecursive):
 
     def or_(self, c):
         left, op, right = c
-        return ast.BoolOp(*_span(left, right), "or", left, right, op.start_pos)
+        return _nest(ast.BoolOp(*_span(left, right), "or", left, right, op.start_pos), left, right)
 
     def and_(self, c):
         left, op, right = c
-        return ast.BoolOp(*_span(left, right), "and", left, right, op.start_pos)
+        return _nest(ast.BoolOp(*_span(left, right), "and", left, right, op.start_pos), left, right)
 
     def not_(self, c):
         op, operand = c
-        return ast.Not(*_span(op, operand), operand)
+        return _nest(ast.Not(*_span(op, operand), operand), operand)
 
     def cmp(self, c):
         left, op, right = c
-        return ast.Cmp(*_span(left, right), str(op), left, right, op.start_pos)
+        return _nest(ast.Cmp(*_span(left, right), str(op), left, right, op.start_pos), left, right)
 
     def not_in(self, c):
         left, op, _in, right = c
-        return ast.Cmp(*_span(left, right), "not in", left, right, op.start_pos)
+        return _nest(ast.Cmp(*_span(left, right), "not in", left, right, op.start_pos), left, right)
 
     def arith(self, c):
         left, op, right = c
-        return ast.Arith(*_span(left, right), str(op), left, right, op.start_pos)
+        return _nest(
+            ast.Arith(*_span(left, right), str(op), left, right, op.start_pos), left, right
+        )
 
     def neg(self, c):
         op, operand = c
-        return ast.Neg(*_span(op, operand), operand)
+        return _nest(ast.Neg(*_span(op, operand), operand), operand)
 
     def group(self, c):
         lpar, inner, rpar = c
         inner.start, inner.end = lpar.start_pos, rpar.end_pos
-        return inner
+        return _nest(inner, inner)
 
     def number(self, c):
         tok = c[0]
@@ -443,11 +437,13 @@ class _Build(Transformer_NonRecursive):
         return ast.Lit(*_tok_span(c[0]), None)
 
     def list(self, c):
-        return ast.ListLit(*_span(c[0], c[-1]), _items(c))
+        items = _items(c)
+        return _nest(ast.ListLit(*_span(c[0], c[-1]), items), *items)
 
     def func(self, c):
         name = c[0]
-        return ast.Func(*_span(name, c[-1]), str(name), _items(c))
+        args = _items(c)
+        return _nest(ast.Func(*_span(name, c[-1]), str(name), args), *args)
 
     def path(self, c):
         return ast.Path(*_span(*c), [str(t) for t in c], [t.start_pos for t in c])
