@@ -1,0 +1,66 @@
+"""``lifecycle graph JOURNEY``: draw a compiled journey.
+
+In: a journey name, ``--rules``/``--templates`` folders, ``--format mermaid|svg`` and
+``--out FILE``.
+Out: Mermaid flowchart text (default) or an SVG document, on stdout or written to
+``--out``, and ``ExitCode.OK``; compile problems or an unknown journey (with a
+did-you-mean hint) on stderr and ``ExitCode.PROBLEMS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.cli import ExitCode
+from engine.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("journey", help="journey name")
+    parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
+    parser.add_argument(
+        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("mermaid", "svg"),
+        default="mermaid",
+        help="mermaid flowchart text (default) or a standalone SVG picture",
+    )
+    parser.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    from dsl.compiler import compile_rules
+    from dsl.errors import did_you_mean
+    from engine.graph import build_graph, to_mermaid, to_svg
+
+    result = compile_rules(args.rules, args.templates)
+    journey = result.plan.journeys.get(args.journey)
+    if journey is None:
+        for problem in sorted(result.problems, key=lambda p: p.sort_key()):
+            print(problem.render(), end="\n\n", file=sys.stderr)
+        print(f"error: unknown journey '{args.journey}'", file=sys.stderr)
+        hint = did_you_mean(args.journey, result.plan.journeys)
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
+        elif result.plan.journeys:
+            print("hint: journeys: " + ", ".join(sorted(result.plan.journeys)), file=sys.stderr)
+        return ExitCode.PROBLEMS
+    graph = build_graph(journey)
+    text = to_svg(graph) if args.format == "svg" else to_mermaid(graph)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if result.problems:
+        print(
+            f"warning: the rules have {len(result.problems)} problem(s); run validate",
+            file=sys.stderr,
+        )
+    return ExitCode.OK
