@@ -54,5 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     return int(args._module.run(args))
 
 
+def entry() -> None:
+    """Console-script entry point (``lifecycle``, ``python -m engine``).
+
+    Exits without interpreter finalization once Temporal's client has been loaded: its
+    Rust core keeps threads that can abort the process (SIGABRT, "Python runtime state:
+    finalizing") while Python tears down, turning a successful command into a crash.
+    """
+    import os
+
+    code = main()
+    if "temporalio.bridge" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
