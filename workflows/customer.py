@@ -79,6 +79,10 @@ class CustomerWorkflow:
         # State is set here, not in run(): a signal-with-start's event is delivered
         # before run() begins and must land in the state we keep.
         self.s = inp.state or CustomerState(customer_id=inp.customer_id)
+        if not self.s.epoch:
+            # Distinguishes this entity from a later one with the same customer id (after
+            # a terminate, say), so their idempotency keys can never collide.
+            self.s.epoch = workflow.info().run_id[:8]
         self.tasks: dict[str, asyncio.Task] = {}
         self.journeys: dict[str, Journey] = {}  # hash -> parsed pinned journey
         self.draining = False
@@ -103,6 +107,9 @@ class CustomerWorkflow:
         self.draining = True
         await workflow.wait_condition(lambda: all(t.done() for t in self.tasks.values()))
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # Carry only the pinned plans that journeys in flight still use.
+        in_use = {inst.hash for inst in self.s.instances.values()}
+        self.s.plans = {h: p for h, p in self.s.plans.items() if h in in_use}
         workflow.continue_as_new(
             CustomerInput(
                 customer_id=inp.customer_id, state=self.s, history_limit=inp.history_limit
@@ -229,7 +236,8 @@ class CustomerWorkflow:
                 seconds=journey.reentry.seconds
             ):
                 return
-        self.s.entries[entry_key] = iso(now)
+        if mode != "always":  # only never / after consult the last entry
+            self.s.entries[entry_key] = iso(now)
         self.s.seq += 1
         inst = Instance(
             id=f"{journey.name}:{key}:{self.s.seq}" if key else f"{journey.name}:{self.s.seq}",
@@ -380,7 +388,7 @@ class CustomerWorkflow:
         return context
 
     def _idempotency_key(self, inst: Instance) -> str:
-        return f"{self.s.customer_id}/{inst.id}/{position_label(inst.pos)}"
+        return f"{self.s.customer_id}/{self.s.epoch}/{inst.id}/{position_label(inst.pos)}"
 
     async def _send(self, inst: Instance, journey: Journey, step) -> tuple | None:
         now = workflow.now()

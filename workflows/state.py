@@ -55,6 +55,7 @@ class CustomerState:
     journal: list[dict] = field(default_factory=list)
     seq: int = 0
     events_processed: int = 0
+    epoch: str = ""  # set once, from the first run's id; kept across continue-as-new
 
 
 @dataclass
