@@ -486,8 +486,13 @@ class _Codegen:
         # Inline the common shapes with a literal operand; the rest calls the helpers.
         if op in ("==", "!="):
             code = self.equal(left, right) or self.equal(right, left)
-            if code is None:
-                code = f"_eq({self.gen(left)[0]}, {self.gen(right)[0]})"
+            if code is None:  # _eq, inlined: `where event.x == trigger.x` is common
+                a, b = self.gen(left)[0], self.gen(right)[0]
+                ta, tb = self.temp(), self.temp()
+                code = (
+                    f"(({ta} := {a}) == ({tb} := {b})"
+                    f" and ({ta}.__class__ is _bool) is ({tb}.__class__ is _bool))"
+                )
             return code if op == "==" else f"(not {code})"
         if op in ("<", "<=", ">", ">="):
             if right[0] == "lit":
