@@ -75,7 +75,7 @@ def _upper(now, x):
 def _since(unit: float):
     def impl(now, x):
         t = parse_time(x)
-        return None if t is None else (now - t).total_seconds() / unit
+        return None if t is None or now is None else (now - t).total_seconds() / unit
 
     return impl
 
@@ -83,13 +83,14 @@ def _since(unit: float):
 def _until(unit: float):
     def impl(now, x):
         t = parse_time(x)
-        return None if t is None else (t - now).total_seconds() / unit
+        return None if t is None or now is None else (t - now).total_seconds() / unit
 
     return impl
 
 
 def _now(now):
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # no `now` in the context (a tool evaluating outside a workflow): null, not an error
+    return None if now is None else now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _default(now, x, fallback):
