@@ -197,7 +197,8 @@ journeys:
 """
     visits = [event("visit", day=d, customer={"email": "c1@example.test"}) for d in (0, 10, 31)]
     result = await run(rules, templates, visits)
-    assert sends(result) == [(0, "welcome"), (0, "again"), (31, "again")]
+    # Both journeys send at the same instant; their relative order is not defined.
+    assert sorted(sends(result)) == [(0, "again"), (0, "welcome"), (31, "again")]
 
 
 async def test_call_set_and_template_variables(templates, tmp_path, monkeypatch):
