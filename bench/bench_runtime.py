@@ -18,8 +18,8 @@ c. memory: ``--waiting`` journeys (default 10,000) that each ``wait 30 days``; t
    KB per waiting journey, and the workflow cache size used (the SDK's
    ``max_cached_workflows``, 1000 unless ``--cache``).
 
-Run: ``.venv/bin/python bench/bench_runtime.py`` (about 5 minutes, most of it part c;
-``--quick`` about 1 minute; ``--only journeys|events|memory``). The machine is shared
+Run: ``.venv/bin/python bench/bench_runtime.py`` (about 6 minutes, most of it part c;
+``--quick`` about 1.5 minutes; ``--only journeys|events|memory``). The machine is shared
 and noisy: every figure is the median of ``--repeat`` runs (sides alternate A B B A),
 and only ratios from one run should be compared.
 """

@@ -18,7 +18,7 @@ journeys/s for both and the ratio engine / hand-written, and checks both sent th
 emails. ``--scaling`` also times the engine at 1/4 and 1/2 of N, to show how its cost
 grows with the number of customers.
 
-Run: ``.venv/bin/python bench/bench_simulate.py`` (default 1000 customers; ``--quick``:
+Run: ``.venv/bin/python bench/bench_simulate.py`` (default 1000 customers, ~3 min; ``--quick``:
 100; ``--customers N``). The machine is shared and noisy: compare ratios within one run.
 """
 
