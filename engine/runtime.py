@@ -123,8 +123,11 @@ class LookupActivities:
         self.store = store
 
     @activity.defn(name=LOOKUP_ACTIVITY)
-    def lookup_journeys(self, inp: dict) -> list[dict]:
-        return self.store.lookup(inp["event_type"], inp.get("known", ()))
+    def lookup_journeys(self, inp: dict) -> list[dict] | dict:
+        journeys = self.store.lookup(inp["event_type"], inp.get("known", ()))
+        if not inp.get("with_triggers"):
+            return journeys  # the answer's shape before the trigger cache
+        return {"journeys": journeys, "triggers": sorted(self.store.by_trigger)}
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

@@ -155,7 +155,7 @@ async def simulate(
     from engine.smtp import SmtpSettings
     from engine.smtp_sink import SmtpSink
 
-    events = list(events)
+    events = sorted(events, key=lambda item: item[0])  # stable: same-time order kept
     end_at = start + until
     work = Path(tempfile.mkdtemp(prefix="lifecycle-sim-"))
     old_data = os.environ.get("LIFECYCLE_DATA")
@@ -216,46 +216,63 @@ async def _drive(env, events, start, end_at, queue, progress) -> SimulationResul
 
     customers: list[str] = []
     handles = {}
+    wakes: dict[str, datetime | None] = {}  # each customer's next wake-up (server time)
+    limit = asyncio.Semaphore(32)
 
-    async def settle() -> datetime | None:
-        """Wait (in real time) until every customer is idle; the earliest wake-up."""
-        for _ in range(2000):
-            wakes = []
-            busy = False
+    def parse(text: str | None) -> datetime | None:
+        return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    async def next_wake(cid: str) -> datetime | None:
+        async with limit:
+            return parse(await handles[cid].query("next_wake"))
+
+    async def settle(candidates: set[str]) -> None:
+        """Wait (in real time) until these customers are idle, and note their next wake-up.
+        Only customers that just got an event or whose wake-up has come can be busy, so
+        only they are asked: asking everyone made a run quadratic in the customers."""
+        pending = set(candidates)
+        for _ in range(5000):
+            if not pending:
+                return
             now_server = await env.get_current_time()
-            for cid in customers:
-                wake = await handles[cid].query("next_wake")
-                if wake is None:
-                    continue
-                wake_dt = datetime.fromisoformat(wake.replace("Z", "+00:00"))
-                if wake_dt <= now_server:
-                    busy = True
-                    break
-                wakes.append(wake_dt)
-            if not busy:
-                return sim_now_of(min(wakes)) if wakes else None
-            await asyncio.sleep(0.02)
+            ids = sorted(pending)
+            answers = await asyncio.gather(*(next_wake(cid) for cid in ids))
+            pending = set()
+            for cid, wake in zip(ids, answers, strict=True):
+                if wake is not None and wake <= now_server:
+                    pending.add(cid)
+                else:
+                    wakes[cid] = wake
+            if pending:
+                await asyncio.sleep(0.02)
         raise SimulationError("a journey did not settle (an activity keeps failing?)")
 
     sent = 0
-    for when, event in events:
-        if when > end_at:
-            break
-        await advance_to(when)
-        await send_event(env.client, event, task_queue=queue)
-        cid = event["customer_id"]
-        if cid not in handles:
-            customers.append(cid)
-            handles[cid] = env.client.get_workflow_handle(customer_workflow_id(cid))
-        sent += 1
-        await settle()
-        if progress:
-            progress(await sim_now(), sent)
+    i = 0
     while True:
-        wake = await settle()
-        if wake is None or wake > end_at:
+        upcoming = [w for w in wakes.values() if w is not None]
+        next_wake_at = sim_now_of(min(upcoming)) if upcoming else None
+        next_event_at = events[i][0] if i < len(events) and events[i][0] <= end_at else None
+        targets = [t for t in (next_wake_at, next_event_at) if t is not None]
+        if not targets:
             break
-        await advance_to(wake)
+        target = min(targets)
+        if target > end_at:
+            break
+        await advance_to(target)
+        server_now = await env.get_current_time()
+        candidates = {cid for cid, w in wakes.items() if w is not None and w <= server_now}
+        while i < len(events) and events[i][0] <= target:
+            event = events[i][1]
+            await send_event(env.client, event, task_queue=queue)
+            cid = event["customer_id"]
+            if cid not in handles:
+                customers.append(cid)
+                handles[cid] = env.client.get_workflow_handle(customer_workflow_id(cid))
+            candidates.add(cid)
+            sent += 1
+            i += 1
+        await settle(candidates)
         if progress:
             progress(await sim_now(), sent)
 

@@ -58,6 +58,10 @@ SEND_TIMEOUT = timedelta(seconds=60)
 # A dead worker is noticed through the heartbeat timeout (FINDINGS.md).
 SEND_HEARTBEAT = timedelta(seconds=15)
 LOOKUP_TIMEOUT = timedelta(seconds=10)
+# How long a customer trusts the worker's list of trigger event types before asking again:
+# a journey added to the rules starts for events at most this much later.
+TRIGGER_CACHE_TTL = timedelta(seconds=60)
+PATCH_TRIGGER_CACHE = "trigger-cache-v1"
 
 
 def iso(dt: datetime) -> str:
@@ -192,15 +196,34 @@ class CustomerWorkflow:
                 if inst.received is None and self._where_matches(inst, data, now):
                     inst.received = data
 
-        triggered = await workflow.execute_local_activity(
-            LOOKUP_ACTIVITY,
-            {"event_type": etype, "known": sorted(self.s.plans)},
-            start_to_close_timeout=LOOKUP_TIMEOUT,
-        )
+        if workflow.patched(PATCH_TRIGGER_CACHE):
+            triggered = await self._lookup_cached(etype, now)
+        else:
+            # Histories recorded before the trigger cache: one lookup per event.
+            triggered = await workflow.execute_local_activity(
+                LOOKUP_ACTIVITY,
+                {"event_type": etype, "known": sorted(self.s.plans)},
+                start_to_close_timeout=LOOKUP_TIMEOUT,
+            )
         for item in triggered:
             if "journey" in item:
                 self.s.plans[item["hash"]] = item["journey"]
             self._maybe_start(item["hash"], data, now)
+
+    async def _lookup_cached(self, etype: str, now: datetime) -> list[dict]:
+        """Journeys ``etype`` triggers; no lookup at all for an event type that the worker's
+        plan did not list as a trigger within the last TRIGGER_CACHE_TTL (most events,
+        e.g. page views or deliveries, start nothing: the lookup was their main cost)."""
+        fresh = self.s.triggers_at and now - parse_iso(self.s.triggers_at) < TRIGGER_CACHE_TTL
+        if fresh and etype not in self.s.triggers:
+            return []
+        answer = await workflow.execute_local_activity(
+            LOOKUP_ACTIVITY,
+            {"event_type": etype, "known": sorted(self.s.plans), "with_triggers": True},
+            start_to_close_timeout=LOOKUP_TIMEOUT,
+        )
+        self.s.triggers, self.s.triggers_at = answer["triggers"], iso(now)
+        return answer["journeys"]
 
     def _where_matches(self, inst: Instance, data: dict, now: datetime) -> bool:
         where = inst.wait.get("where")

@@ -56,6 +56,8 @@ class CustomerState:
     seq: int = 0
     events_processed: int = 0
     epoch: str = ""  # set once, from the first run's id; kept across continue-as-new
+    triggers: list[str] = field(default_factory=list)  # event types the plan reacts to
+    triggers_at: str = ""  # when ``triggers`` was last fetched (ISO)
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Record workflow histories for the replay test: ``python -m tests.workflows.record_histories``.
+"""Record workflow histories for the replay test:
+``python -m tests.workflows.record_histories LABEL`` (LABEL names the interpreter version,
+e.g. the newest ``workflow.patched`` id).
 
 Runs the shipped rules over the sample events on the time-skipping server and saves each
 customer's history to tests/workflows/histories/. Commit new files when the interpreter
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from engine.simulator import read_events, simulate
 OUT = Path(__file__).parent / "histories"
 
 
-async def main() -> None:
+async def main(label: str) -> None:
     start = datetime(2030, 1, 1, tzinfo=UTC)
     events = read_events("samples/events.jsonl", start)
     result = await simulate(
@@ -27,11 +30,11 @@ async def main() -> None:
     OUT.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     for wf_id, history in result.histories.items():
-        path = OUT / f"{stamp}-{wf_id}.json"
+        path = OUT / f"{stamp}-{label}-{wf_id}.json"
         if not path.exists():
             path.write_text(json.dumps(history))
             print(f"saved {path}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "current"))

@@ -185,3 +185,58 @@ async def test_saved_histories_replay_on_the_current_interpreter(path):
 
 def test_there_are_saved_histories():
     assert len(list(HISTORIES.glob("*.json"))) >= 1
+
+
+async def test_events_that_trigger_nothing_skip_the_lookup_until_the_cache_expires(
+    env, templates, tmp_path
+):
+    rules = """
+journeys:
+  j:
+    trigger: customer.signed_up
+    steps:
+      - send welcome
+"""
+    store = compile_store(rules, templates)
+    sink = SmtpSink().start()
+    ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
+    email = EmailActivities(templates, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)
+    queue = f"tc-{uuid.uuid4().hex[:6]}"
+
+    def ev(type_, n):
+        return {
+            "id": f"e-{n}",
+            "type": type_,
+            "customer_id": "c-tc",
+            "customer": {"email": "tc@x.test"},
+            "data": {},
+        }
+
+    try:
+        async with build_worker(env.client, store, email, task_queue=queue):
+            await send_event(env.client, ev("customer.signed_up", 0), task_queue=queue)
+            for n in range(1, 6):
+                await send_event(env.client, ev("page.viewed", n), task_queue=queue)
+            h = env.client.get_workflow_handle(customer_workflow_id("c-tc"))
+            await until(lambda: _processed(h, 6))
+            history = await h.fetch_history()
+            markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+            lookups = [
+                m
+                for m in markers
+                if m.marker_recorded_event_attributes.marker_name == "core_local_activity"
+            ]
+            assert len(lookups) == 1  # the signup's; the five page views asked nothing
+
+            # A journey added to the rules starts once the cache has expired.
+            added = rules.replace("customer.signed_up", "page.viewed").replace("  j:", "  k:")
+            store._index(compile_plan(added, templates))
+            await send_event(env.client, ev("page.viewed", 6), task_queue=queue)
+            await until(lambda: _processed(h, 7))
+            assert len(sink.messages) == 1
+            await env.sleep(timedelta(seconds=61))
+            await send_event(env.client, ev("page.viewed", 7), task_queue=queue)
+            await until(lambda: _count(sink, 2))
+    finally:
+        await email.close()
+        sink.stop()
