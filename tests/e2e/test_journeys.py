@@ -196,3 +196,54 @@ async def test_goal_ends_journey_waiting_on_timer(client, store, sink, tmp_path)
     assert st["active"] == []
     assert st["profile"]["orders_count"] == 1
     assert subjects(sink.messages) == ["Hello Ann"]
+
+
+async def test_lifecycle_status_shows_a_waiting_journey(
+    client, store, sink, tmp_path, temporal_server
+):
+    import asyncio
+    import json
+    import sys
+    from pathlib import Path
+
+    cid = new_customer()
+    async with in_process_worker(client, store, sink.port, tmp_path) as send:
+        await send(event("test.long", cid, ANN, id="evt-st"))
+        await wait_messages(sink, 1)
+        await wait_until(lambda: _waiting(client, cid), 30, "a waiting journey")
+        cli = str(Path(sys.executable).parent / "lifecycle")
+        args = ["status", cid, "--address", temporal_server.address]
+        proc = await asyncio.create_subprocess_exec(
+            cli, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        text = out.decode()
+        assert f"customer {cid} (events processed: 1)" in text
+        assert "  long-wait: waiting until " in text
+        assert "tests/e2e/fixtures/rules/journeys.yaml:" in text or "journeys.yaml:" in text
+        proc = await asyncio.create_subprocess_exec(
+            cli, *args, "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, _ = await proc.communicate()
+        data = json.loads(out)
+        assert data["profile"]["name"] == "Ann"
+        assert [a["journey"] for a in data["active"]] == ["long-wait"]
+        assert data["active"][0]["waiting"]["kind"] == "timer"
+        missing = await asyncio.create_subprocess_exec(
+            cli,
+            "status",
+            "nobody-" + cid,
+            "--address",
+            temporal_server.address,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await missing.communicate()
+        assert missing.returncode == 1
+        assert f"error: no customer 'nobody-{cid}'" in err.decode()
+
+
+async def _waiting(client, cid):
+    st = await status(client, cid)
+    return any(a.get("waiting") for a in st["active"])

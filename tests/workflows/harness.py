@@ -29,14 +29,14 @@ def write_templates(folder: Path, names: list[str], special: dict[str, str] | No
     return folder
 
 
-def compile_plan(rules: str, templates: Path):
-    result = compile_text(rules, "rules/test.yaml", templates)
+def compile_plan(rules: str, templates: Path, activities: dict | None = None):
+    result = compile_text(rules, "rules/test.yaml", templates, activities)
     assert not result.problems, "\n".join(str(p) for p in result.problems)
     return result.plan
 
 
-def compile_store(rules: str, templates: Path) -> PlanStore:
-    return PlanStore.from_plan(compile_plan(rules, templates))
+def compile_store(rules: str, templates: Path, activities: dict | None = None) -> PlanStore:
+    return PlanStore.from_plan(compile_plan(rules, templates, activities), activities)
 
 
 def event(type_: str, customer_id: str = "c1", day: float = 0, **kw) -> tuple[datetime, dict]:
@@ -53,9 +53,13 @@ def signup(customer_id: str = "c1", day: float = 0, **profile) -> tuple[datetime
 
 
 async def run(
-    rules: str, templates: Path, events: list, until: timedelta = timedelta(days=90)
+    rules: str,
+    templates: Path,
+    events: list,
+    until: timedelta = timedelta(days=90),
+    activities: dict | None = None,
 ) -> SimulationResult:
-    store = compile_store(rules, templates)
+    store = compile_store(rules, templates, activities)
     return await simulate(events, None, templates, START, until, store=store)
 
 
