@@ -120,16 +120,6 @@ class Exit(Step):
     kind: ClassVar[str] = "exit"
 
 
-STEP_TYPES: dict[str, type[Step]] = {
-    cls.kind: cls for cls in (Send, Notify, Wait, WaitFor, If, Call, Set, Exit)
-}
-# Fields of a step that hold nested blocks, in the order a position path names them.
-BLOCK_FIELDS: dict[str, tuple[str, ...]] = {
-    "wait_for": ("received", "timeout"),
-    "if": ("then", "else_"),
-}
-
-
 # --------------------------------------------------------------------------- journeys
 
 

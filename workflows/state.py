@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dsl.ir import BLOCK_FIELDS, Step
+from dsl.ir import Step
 
 # How many event ids and journal lines a customer remembers (carried across
 # continue-as-new; bounded so history payloads stay small).
@@ -98,10 +98,6 @@ def leave_block(pos: list) -> bool:
 
 def position_label(pos: list) -> str:
     return ".".join(str(p) for p in pos)
-
-
-def block_names(kind: str) -> tuple[str, ...]:
-    return BLOCK_FIELDS.get(kind, ())
 
 
 def bounded_append(items: list, item: Any, limit: int) -> None:
