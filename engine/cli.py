@@ -27,7 +27,7 @@ COMMANDS: dict[str, str] = {
     "status": "show a customer's profile and active journeys",
     "simulate": "run events through the real workflows on simulated time",
     "preview": "render a template with a sample customer",
-    "graph": "draw a journey as a Mermaid flowchart",
+    "graph": "draw a journey (Mermaid flowchart or SVG)",
 }
 
 
