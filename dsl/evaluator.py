@@ -138,9 +138,17 @@ def _not_in(x: Any, c: Any) -> bool:
     return c.__class__ in _CONTAINERS and not _in(x, c)
 
 
+# Integers stay exact up to this many bits; past it a result is null. Python ints grow
+# without bound, and a chain of products (repeated squaring of a big value from data)
+# would otherwise take time and memory without limit.
+_INT_BITS = 4096
+
+
 def _finite(r: Any) -> Any:
     # inf and nan are not JSON and never equal themselves: arithmetic that makes one is null
     if r.__class__ is float and not math.isfinite(r):
+        return None
+    if r.__class__ is int and r.bit_length() > _INT_BITS:
         return None
     return r
 

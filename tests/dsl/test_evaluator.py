@@ -554,3 +554,15 @@ def test_malformed_trees_raise_expression_error(tree, message):
     with pytest.raises(ExpressionError) as info:
         compile_expr(tree)
     assert str(info.value).startswith(message)
+
+
+def test_big_integer_arithmetic_stays_bounded():
+    # `set x = x * x` forty times would make a number of ~10**13 digits, each product
+    # slower than the last; a result past 4096 bits is null, so this finishes at once.
+    square = ["arith", "*", ["path", "var", ["x"]], ["path", "var", ["x"]]]
+    x = 10**18
+    for _ in range(40):
+        x = evaluate(square, {"vars": {"x": x}})
+    assert x is None
+    assert evaluate(["arith", "*", ["lit", 2**2000], ["lit", 2**2000]], {}) == 2**4000
+    assert evaluate(["arith", "*", ["lit", 2**2100], ["lit", 2**2100]], {}) is None
