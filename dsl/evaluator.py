@@ -142,6 +142,8 @@ def _not_in(x: Any, c: Any) -> bool:
 # without bound, and a chain of products (repeated squaring of a big value from data)
 # would otherwise take time and memory without limit.
 _INT_BITS = 4096
+# Longest string or list that `+` makes (the same reasoning, for memory).
+_MAX_LENGTH = 1_000_000
 
 
 def _finite(r: Any) -> Any:
@@ -158,7 +160,8 @@ def _add(a: Any, b: Any) -> Any:
     if ca in _NUM and cb in _NUM:
         return _finite(a + b)
     if ca is cb and (ca is str or ca is list):
-        return a + b
+        # `set x = x + x` doubles each time: past a million items the result is null
+        return a + b if len(a) + len(b) <= _MAX_LENGTH else None
     return None
 
 

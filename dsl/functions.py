@@ -98,7 +98,8 @@ def _default(now, x, fallback):
 
 
 def _round(now, x, digits=0):
-    if not _num(x) or not _num(digits):
+    # Bounded: round(int, -10**9) computes 10**(10**9) and never returns.
+    if not _num(x) or not _num(digits) or not -308 <= digits <= 308:
         return None
     return round(x, int(digits)) if digits else round(x)
 

@@ -363,6 +363,9 @@ def test_big_integers_stay_exact():
         (call("round", lit(2.567), lit(2)), 2.57),
         (call("round", lit(2.5)), 2),
         (call("round", lit("2")), None),
+        (call("round", lit(12345), lit(-2)), 12300),
+        # would compute 10**(10**9) and never return
+        (call("round", lit(12345), lit(-(10**9))), None),
         (call("abs", lit(-4)), 4),
         (call("abs", lit(True)), None),
         (call("min", lit(3), lit(2.5)), 2.5),
@@ -566,3 +569,12 @@ def test_big_integer_arithmetic_stays_bounded():
     assert x is None
     assert evaluate(["arith", "*", ["lit", 2**2000], ["lit", 2**2000]], {}) == 2**4000
     assert evaluate(["arith", "*", ["lit", 2**2100], ["lit", 2**2100]], {}) is None
+
+
+def test_string_concatenation_stays_bounded():
+    double = ["arith", "+", ["path", "var", ["x"]], ["path", "var", ["x"]]]
+    x = "abcd"
+    for _ in range(40):  # 4 * 2**40 characters, unbounded
+        x = evaluate(double, {"vars": {"x": x}})
+    assert x is None
+    assert evaluate(double, {"vars": {"x": "ab"}}) == "abab"
