@@ -59,15 +59,19 @@ def parse_event(raw: str | dict, *, where: str = "event") -> dict:
     return event
 
 
-async def send_event(client, event: dict, task_queue: str = TASK_QUEUE) -> str:
-    """Deliver one event to its customer's entity, starting it if needed; returns the id."""
+async def send_event(
+    client, event: dict, task_queue: str = TASK_QUEUE, clock_offset: float = 0.0
+) -> str:
+    """Deliver one event to its customer's entity, starting it if needed; returns the id.
+
+    ``clock_offset`` (seconds, simulations only) applies when this starts the entity."""
     from workflows.customer import CustomerWorkflow
     from workflows.state import CustomerInput
 
     workflow_id = customer_workflow_id(event["customer_id"])
     await client.start_workflow(
         CustomerWorkflow.run,
-        CustomerInput(customer_id=event["customer_id"]),
+        CustomerInput(customer_id=event["customer_id"], clock_offset=clock_offset),
         id=workflow_id,
         task_queue=task_queue,
         start_signal="event",

@@ -133,10 +133,6 @@ def quiet_runtime():
     return _RUNTIME
 
 
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def simulate(
     events: Iterable[tuple[datetime, dict]],
     rules_dir: str | Path,
@@ -202,12 +198,12 @@ async def _drive(env, events, start, end_at, queue, progress) -> SimulationResul
 
     t0 = await env.get_current_time()
     t0 = t0.replace(microsecond=0)
-
-    def sim_now_of(server_time: datetime) -> datetime:
-        return start + (server_time - t0)
+    # Every customer's clock is moved by this much, so workflow time *is* simulated time
+    # (expressions such as days_since, the journal and email Date headers all see it).
+    offset = (start - t0).total_seconds()
 
     async def sim_now() -> datetime:
-        return sim_now_of(await env.get_current_time())
+        return await env.get_current_time() + timedelta(seconds=offset)
 
     async def advance_to(target: datetime) -> None:
         delta = (target - await sim_now()).total_seconds()
@@ -216,7 +212,7 @@ async def _drive(env, events, start, end_at, queue, progress) -> SimulationResul
 
     customers: list[str] = []
     handles = {}
-    wakes: dict[str, datetime | None] = {}  # each customer's next wake-up (server time)
+    wakes: dict[str, datetime | None] = {}  # each customer's next wake-up (simulated)
     limit = asyncio.Semaphore(32)
 
     def parse(text: str | None) -> datetime | None:
@@ -234,12 +230,12 @@ async def _drive(env, events, start, end_at, queue, progress) -> SimulationResul
         for _ in range(5000):
             if not pending:
                 return
-            now_server = await env.get_current_time()
+            now = await sim_now()
             ids = sorted(pending)
             answers = await asyncio.gather(*(next_wake(cid) for cid in ids))
             pending = set()
             for cid, wake in zip(ids, answers, strict=True):
-                if wake is not None and wake <= now_server:
+                if wake is not None and wake <= now:
                     pending.add(cid)
                 else:
                     wakes[cid] = wake
@@ -251,7 +247,7 @@ async def _drive(env, events, start, end_at, queue, progress) -> SimulationResul
     i = 0
     while True:
         upcoming = [w for w in wakes.values() if w is not None]
-        next_wake_at = sim_now_of(min(upcoming)) if upcoming else None
+        next_wake_at = min(upcoming) if upcoming else None
         next_event_at = events[i][0] if i < len(events) and events[i][0] <= end_at else None
         targets = [t for t in (next_wake_at, next_event_at) if t is not None]
         if not targets:
@@ -260,11 +256,11 @@ async def _drive(env, events, start, end_at, queue, progress) -> SimulationResul
         if target > end_at:
             break
         await advance_to(target)
-        server_now = await env.get_current_time()
-        candidates = {cid for cid, w in wakes.items() if w is not None and w <= server_now}
+        now = await sim_now()
+        candidates = {cid for cid, w in wakes.items() if w is not None and w <= now}
         while i < len(events) and events[i][0] <= target:
             event = events[i][1]
-            await send_event(env.client, event, task_queue=queue)
+            await send_event(env.client, event, task_queue=queue, clock_offset=offset)
             cid = event["customer_id"]
             if cid not in handles:
                 customers.append(cid)
@@ -281,11 +277,7 @@ async def _drive(env, events, start, end_at, queue, progress) -> SimulationResul
         status = await handles[cid].query("status")
         if os.environ.get("LIFECYCLE_DEBUG"):
             print(json.dumps(status, indent=1))
-        for line in status["journal"]:
-            line = dict(line)
-            server_at = datetime.fromisoformat(line["at"].replace("Z", "+00:00"))
-            line["at"] = _iso(sim_now_of(server_at))
-            actions.append(line)
+        actions.extend(status["journal"])
     actions.sort(key=lambda a: a["at"])  # stable: per-customer order kept within a second
     return SimulationResult(start=start, actions=actions)
 

@@ -15,7 +15,7 @@ at its next step boundary) and continues as new, carrying profile, journeys, unp
 events and dedupe ids.
 
 This module runs in Temporal's sandbox: no I/O, no YAML/Lark/Jinja; time is
-``workflow.now()``.
+``self._now()``.
 """
 
 from __future__ import annotations
@@ -87,10 +87,16 @@ class CustomerWorkflow:
             # Distinguishes this entity from a later one with the same customer id (after
             # a terminate, say), so their idempotency keys can never collide.
             self.s.epoch = workflow.info().run_id[:8]
+        # A simulation runs on a test server whose clock starts at the real time; the
+        # offset moves this customer's clock to the simulated start (0 in production).
+        self.clock_offset = timedelta(seconds=inp.clock_offset)
         self.tasks: dict[str, asyncio.Task] = {}
         self.journeys: dict[str, Journey] = {}  # hash -> parsed pinned journey
         self.draining = False
         self.busy = False  # an event is being processed
+
+    def _now(self) -> datetime:
+        return workflow.now() + self.clock_offset
 
     # ------------------------------------------------------------------ entry points
 
@@ -116,7 +122,10 @@ class CustomerWorkflow:
         self.s.plans = {h: p for h, p in self.s.plans.items() if h in in_use}
         workflow.continue_as_new(
             CustomerInput(
-                customer_id=inp.customer_id, state=self.s, history_limit=inp.history_limit
+                customer_id=inp.customer_id,
+                state=self.s,
+                history_limit=inp.history_limit,
+                clock_offset=inp.clock_offset,
             )
         )
 
@@ -126,7 +135,7 @@ class CustomerWorkflow:
 
     @workflow.query(name="status")
     def status(self) -> dict:
-        now = workflow.now()
+        now = self._now()
         active = []
         for inst in self.s.instances.values():
             entry = {
@@ -158,11 +167,11 @@ class CustomerWorkflow:
         """The earliest deadline any journey waits for; None when nothing is active."""
         deadlines = [i.wait["deadline"] for i in self.s.instances.values() if i.wait]
         if self.s.inbox or self.busy:
-            return iso(workflow.now())
+            return iso(self._now())
         if not self.s.instances:
             return None
         if len(deadlines) < len(self.s.instances):
-            return iso(workflow.now())  # a journey is between steps
+            return iso(self._now())  # a journey is between steps
         return min(deadlines)
 
     # ------------------------------------------------------------------ events
@@ -186,7 +195,7 @@ class CustomerWorkflow:
         if isinstance(updates, dict):
             self.s.profile.update(updates)
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
-        now = workflow.now()
+        now = self._now()
 
         for inst in self.s.instances.values():
             journey = self._journey(inst.hash)
@@ -297,7 +306,7 @@ class CustomerWorkflow:
 
     def _log(self, inst: Instance, action: str, at: datetime | None = None, **fields) -> None:
         line = {
-            "at": iso(at or workflow.now()),
+            "at": iso(at or self._now()),
             "customer_id": self.s.customer_id,
             "journey": inst.journey,
             "instance": inst.id,
@@ -335,7 +344,7 @@ class CustomerWorkflow:
     async def _execute(self, inst: Instance, journey: Journey, step) -> tuple | None:
         """Run one step and move ``inst.pos``; returns (reason, fields) when the journey ends."""
         kind = step.kind
-        now = workflow.now()
+        now = self._now()
         if kind in ("send", "notify"):
             return await self._send(inst, journey, step)
         if kind == "wait":
@@ -377,7 +386,7 @@ class CustomerWorkflow:
     async def _wait(self, inst: Instance, step, kind: str) -> None:
         """Wait for the step's timer (or event); the deadline survives continue-as-new."""
         if inst.wait is None or inst.wait.get("pos") != inst.pos:
-            deadline = workflow.now() + timedelta(seconds=step.seconds)
+            deadline = self._now() + timedelta(seconds=step.seconds)
             inst.wait = {
                 "pos": list(inst.pos),
                 "kind": kind,
@@ -389,7 +398,7 @@ class CustomerWorkflow:
                 inst.wait["where"] = step.where.tree if step.where is not None else None
                 inst.received = None
         deadline = parse_iso(inst.wait["deadline"])
-        remaining = (deadline - workflow.now()).total_seconds()
+        remaining = (deadline - self._now()).total_seconds()
         if remaining > 0:
             try:
                 await workflow.wait_condition(
@@ -399,7 +408,7 @@ class CustomerWorkflow:
             except TimeoutError:
                 pass
         if self.draining and not inst.goal_reached and inst.received is None:
-            if workflow.now() < deadline:
+            if self._now() < deadline:
                 raise _Parked
 
     def _template_context(self, inst: Instance, args: dict) -> dict:
@@ -414,7 +423,7 @@ class CustomerWorkflow:
         return f"{self.s.customer_id}/{self.s.epoch}/{inst.id}/{position_label(inst.pos)}"
 
     async def _send(self, inst: Instance, journey: Journey, step) -> tuple | None:
-        now = workflow.now()
+        now = self._now()
         ctx = self._ctx(inst, now)
         args = {name: evaluator.evaluate(e, ctx) for name, e in step.args.items()}
         if step.kind == "send":
@@ -475,7 +484,7 @@ class CustomerWorkflow:
         return template.replace("{customer_id}", self.s.customer_id) if template else ""
 
     async def _call(self, inst: Instance, step) -> tuple | None:
-        now = workflow.now()
+        now = self._now()
         ctx = self._ctx(inst, now)
         args = {name: evaluator.evaluate(e, ctx) for name, e in step.args.items()}
         payload = {

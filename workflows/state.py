@@ -67,6 +67,9 @@ class CustomerInput:
     # Continue-as-new once history reaches this many events (Temporal warns at 10,240);
     # tests lower it to exercise continue-as-new.
     history_limit: int = 5000
+    # Seconds added to workflow time: set by `lifecycle simulate` so expressions, the
+    # journal and email Date headers see simulated time; 0 in production.
+    clock_offset: float = 0.0
 
 
 def resolve_step(steps: list[Step], pos: list) -> Step | None:

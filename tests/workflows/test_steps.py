@@ -317,3 +317,21 @@ journeys:
 """
     result = await run(rules, templates, [signup()], until=timedelta(days=5))
     assert sends(result) == []
+
+
+async def test_expressions_and_email_dates_see_simulated_time(templates):
+    rules = """
+journeys:
+  j:
+    trigger: customer.signed_up
+    steps:
+      - if days_since(customer.first_seen) > 7:
+          - send welcome
+        else:
+          - send nudge
+"""
+    # START is 2030-01-01: only a clock moved to simulated time puts this 12 days ago.
+    result = await run(rules, templates, [signup("ann", first_seen="2029-12-20T00:00:00Z")])
+    assert sends(result) == [(0, "welcome")]
+    (email,) = result.emails
+    assert email.message["Date"].datetime.year == 2030
