@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from dsl.compiler import _TemplateNeeds, compile_text
+from dsl.compiler import compile_text
+from dsl.template_needs import TemplateNeeds
 from engine.email import TemplateRenderError, render_email
 from engine.templates import available_templates, make_environment
 
@@ -226,7 +227,7 @@ def test_the_names_found_are_exactly_what_rendering_needs(name):
     """Each template renders with the names the check says it needs, and fails without
     any one of them: the check neither misses a name nor asks for one too many."""
     env = make_environment(TEMPLATES)
-    needs = _TemplateNeeds(env).of(f"{name}.html.j2")
+    needs = TemplateNeeds(env).of(f"{name}.html.j2")
     context = {var: BASE.get(var, _Anything()) for var in needs}
     render_email(env, name, context)
     for var in needs:
@@ -237,13 +238,13 @@ def test_the_names_found_are_exactly_what_rendering_needs(name):
 
 def test_each_template_is_analysed_once_per_run(monkeypatch):
     calls = []
-    analyse = _TemplateNeeds.analyse
+    analyse = TemplateNeeds.analyse
 
     def counting(self, file, overridden):
         calls.append(file)
         return analyse(self, file, overridden)
 
-    monkeypatch.setattr(_TemplateNeeds, "analyse", counting)
+    monkeypatch.setattr(TemplateNeeds, "analyse", counting)
     result = compile_steps(*["- send branded with brand='A'"] * 50, "- send ticket-update")
     assert len(result.problems) == 1  # ticket
     assert sorted(calls) == [
