@@ -36,6 +36,11 @@ from workflows.customer import LOOKUP_ACTIVITY, CustomerWorkflow
 log = logging.getLogger("lifecycle")
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
 class PlanError(Exception):
     """The rules do not compile; the message is the rendered problem list."""
 
@@ -160,6 +165,9 @@ def build_worker(
         workflow_runner=workflow_runner(),
         max_concurrent_workflow_task_polls=8,
         max_concurrent_activity_task_polls=8,
+        # Customers kept in memory between events (~180 KB each, bench/README.md); the
+        # rest are replayed from history when they wake up.
+        max_cached_workflows=_env_int("LIFECYCLE_MAX_CACHED_WORKFLOWS", 1000),
     )
 
 
@@ -269,11 +277,6 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
 
 
 # ---------------------------------------------------------------------- the worker process
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
 
 
 async def run_worker(
