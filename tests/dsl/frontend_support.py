@@ -38,7 +38,9 @@ ACTIVITIES = {
 }
 
 
-def compile_steps(*steps: str, when: str | None = None, extra: str = "") -> CompileResult:
+def compile_steps(
+    *steps: str, when: str | None = None, extra: str = "", templates: Path = TEMPLATES
+) -> CompileResult:
     """Compile one journey whose steps are the given lines (block steps as raw YAML)."""
     lines = [
         "settings:",
@@ -55,7 +57,7 @@ def compile_steps(*steps: str, when: str | None = None, extra: str = "") -> Comp
     lines.append("    steps:")
     for step in steps:
         lines.extend("      " + ln for ln in step.splitlines())
-    return compile_text("\n".join(lines) + "\n", "r.yaml", TEMPLATES, ACTIVITIES)
+    return compile_text("\n".join(lines) + "\n", "r.yaml", templates, ACTIVITIES)
 
 
 def rendered(result: CompileResult) -> str:

@@ -9,30 +9,19 @@ from __future__ import annotations
 
 import pytest
 
-from dsl.compiler import compile_text
 from dsl.template_needs import TemplateNeeds
 from engine.email import TemplateRenderError, render_email
 from engine.templates import available_templates, make_environment
 
-from .frontend_support import ACTIVITIES, FIXTURES, rendered
+from .frontend_support import FIXTURES, rendered
+from .frontend_support import compile_steps as shared_compile_steps
 
 TEMPLATES = FIXTURES / "template_scope"
 
 
 def compile_steps(*steps: str, templates=TEMPLATES):
     """One journey with the given steps (block steps as raw YAML); steps start at line 8."""
-    lines = [
-        "settings:",
-        "  teams:",
-        "    support: support@acme.test",
-        "journeys:",
-        "  j:",
-        "    trigger: order.placed",
-        "    steps:",
-    ]
-    for step in steps:
-        lines.extend("      " + ln for ln in step.splitlines())
-    return compile_text("\n".join(lines) + "\n", "r.yaml", templates, ACTIVITIES)
+    return shared_compile_steps(*steps, templates=templates)
 
 
 CASES = [
