@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,6 +44,22 @@ def templates(tmp_path):
     return write_templates(tmp_path / "templates", ["welcome", "later", "v1", "v2"])
 
 
+@asynccontextmanager
+async def worker(env, store, templates: Path, tmp_path: Path):
+    """The real worker (email activity, SQLite ledger, a real SMTP sink) on a fresh task
+    queue; yields (task queue, sink)."""
+    sink = SmtpSink().start()
+    ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
+    email = EmailActivities(templates, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    try:
+        async with build_worker(env.client, store, email, task_queue=queue):
+            yield queue, sink
+    finally:
+        await email.close()
+        sink.stop()
+
+
 async def until(predicate, timeout: float = 30.0):
     for _ in range(int(timeout / 0.05)):
         if await predicate():
@@ -74,10 +91,6 @@ journeys:
 """,
         templates,
     )
-    sink = SmtpSink().start()
-    ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
-    email = EmailActivities(templates, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)
-    queue = f"can-{uuid.uuid4().hex[:6]}"
     wf_id = customer_workflow_id("c-can")
 
     def ev(type_, n, **customer):
@@ -92,34 +105,30 @@ journeys:
     # No queries here until the end: the time-skipping test server can leave time
     # skipping locked when a query reaches a run that is continuing as new, and then
     # env.sleep never skips. Emails in the sink tell what happened instead.
-    try:
-        async with build_worker(env.client, store, email, task_queue=queue):
-            handle = await env.client.start_workflow(
-                CustomerWorkflow.run,
-                CustomerInput(customer_id="c-can", history_limit=40),
-                id=wf_id,
-                task_queue=queue,
-            )
-            first_run = handle.first_execution_run_id or (await handle.describe()).run_id
-            await send_event(env.client, ev("customer.signed_up", 0), task_queue=queue)
-            await until(lambda: _count(sink, 1))
-            for n in range(1, 30):  # enough events to pass the history limit
-                await send_event(env.client, ev("ping", n, visits=n), task_queue=queue)
-            await send_event(env.client, ev("customer.signed_up", 0), task_queue=queue)  # dup
-            await send_event(env.client, ev("check", 30), task_queue=queue)
-            # Events are processed in order: the barrier's email means all came through.
-            await until(lambda: _count(sink, 2))
-            h = env.client.get_workflow_handle(wf_id)
-            assert (await h.describe()).run_id != first_run, "it should have continued as new"
-            await env.sleep(timedelta(days=3, minutes=1))
-            await until(lambda: _count(sink, 3))
-            subjects = [m.message["Subject"] for m in sink.messages]
-            # The journey waited across continue-as-new; the profile came along; the
-            # duplicate signup started nothing.
-            assert subjects == ["welcome for Cat", "barrier for Cat", "late 29"]
-    finally:
-        await email.close()
-        sink.stop()
+    async with worker(env, store, templates, tmp_path) as (queue, sink):
+        handle = await env.client.start_workflow(
+            CustomerWorkflow.run,
+            CustomerInput(customer_id="c-can", history_limit=40),
+            id=wf_id,
+            task_queue=queue,
+        )
+        first_run = handle.first_execution_run_id or (await handle.describe()).run_id
+        await send_event(env.client, ev("customer.signed_up", 0), task_queue=queue)
+        await until(lambda: _count(sink, 1))
+        for n in range(1, 30):  # enough events to pass the history limit
+            await send_event(env.client, ev("ping", n, visits=n), task_queue=queue)
+        await send_event(env.client, ev("customer.signed_up", 0), task_queue=queue)  # dup
+        await send_event(env.client, ev("check", 30), task_queue=queue)
+        # Events are processed in order: the barrier's email means all came through.
+        await until(lambda: _count(sink, 2))
+        h = env.client.get_workflow_handle(wf_id)
+        assert (await h.describe()).run_id != first_run, "it should have continued as new"
+        await env.sleep(timedelta(days=3, minutes=1))
+        await until(lambda: _count(sink, 3))
+        subjects = [m.message["Subject"] for m in sink.messages]
+        # The journey waited across continue-as-new; the profile came along; the
+        # duplicate signup started nothing.
+        assert subjects == ["welcome for Cat", "barrier for Cat", "late 29"]
 
 
 async def _count(sink, n):
@@ -143,35 +152,27 @@ journeys:
       - send v1
 """
     store = compile_store(rules_v1, templates)
-    sink = SmtpSink().start()
-    ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
-    email = EmailActivities(templates, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)
-    queue = f"pin-{uuid.uuid4().hex[:6]}"
-    try:
-        async with build_worker(env.client, store, email, task_queue=queue):
-            for cid in ("old", "new"):
-                if cid == "new":
-                    # The rules change while "old" is waiting.
-                    store._index(compile_plan(rules_v1.replace("v1", "v2"), templates))
-                await send_event(
-                    env.client,
-                    {
-                        "type": "customer.signed_up",
-                        "customer_id": cid,
-                        "customer": {"email": f"{cid}@x.test"},
-                        "data": {},
-                    },
-                    task_queue=queue,
-                )
-                h = env.client.get_workflow_handle(customer_workflow_id(cid))
-                await until(lambda h=h: _active(h))
-            await env.sleep(timedelta(days=1, minutes=1))
-            await until(lambda: _count(sink, 2))
-            got = {m.rcpt_tos[0]: m.message["Subject"] for m in sink.messages}
-            assert got == {"old@x.test": "v1 for you", "new@x.test": "v2 for you"}
-    finally:
-        await email.close()
-        sink.stop()
+    async with worker(env, store, templates, tmp_path) as (queue, sink):
+        for cid in ("old", "new"):
+            if cid == "new":
+                # The rules change while "old" is waiting.
+                store._index(compile_plan(rules_v1.replace("v1", "v2"), templates))
+            await send_event(
+                env.client,
+                {
+                    "type": "customer.signed_up",
+                    "customer_id": cid,
+                    "customer": {"email": f"{cid}@x.test"},
+                    "data": {},
+                },
+                task_queue=queue,
+            )
+            h = env.client.get_workflow_handle(customer_workflow_id(cid))
+            await until(lambda h=h: _active(h))
+        await env.sleep(timedelta(days=1, minutes=1))
+        await until(lambda: _count(sink, 2))
+        got = {m.rcpt_tos[0]: m.message["Subject"] for m in sink.messages}
+        assert got == {"old@x.test": "v1 for you", "new@x.test": "v2 for you"}
 
 
 async def _active(handle):
@@ -203,10 +204,6 @@ journeys:
       - send welcome
 """
     store = compile_store(rules, templates)
-    sink = SmtpSink().start()
-    ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
-    email = EmailActivities(templates, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)
-    queue = f"tc-{uuid.uuid4().hex[:6]}"
 
     def ev(type_, n):
         return {
@@ -217,31 +214,27 @@ journeys:
             "data": {},
         }
 
-    try:
-        async with build_worker(env.client, store, email, task_queue=queue):
-            await send_event(env.client, ev("customer.signed_up", 0), task_queue=queue)
-            for n in range(1, 6):
-                await send_event(env.client, ev("page.viewed", n), task_queue=queue)
-            h = env.client.get_workflow_handle(customer_workflow_id("c-tc"))
-            await until(lambda: _processed(h, 6))
-            history = await h.fetch_history()
-            markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
-            lookups = [
-                m
-                for m in markers
-                if m.marker_recorded_event_attributes.marker_name == "core_local_activity"
-            ]
-            assert len(lookups) == 1  # the signup's; the five page views asked nothing
+    async with worker(env, store, templates, tmp_path) as (queue, sink):
+        await send_event(env.client, ev("customer.signed_up", 0), task_queue=queue)
+        for n in range(1, 6):
+            await send_event(env.client, ev("page.viewed", n), task_queue=queue)
+        h = env.client.get_workflow_handle(customer_workflow_id("c-tc"))
+        await until(lambda: _processed(h, 6))
+        history = await h.fetch_history()
+        markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+        lookups = [
+            m
+            for m in markers
+            if m.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        ]
+        assert len(lookups) == 1  # the signup's; the five page views asked nothing
 
-            # A journey added to the rules starts once the cache has expired.
-            added = rules.replace("customer.signed_up", "page.viewed").replace("  j:", "  k:")
-            store._index(compile_plan(added, templates))
-            await send_event(env.client, ev("page.viewed", 6), task_queue=queue)
-            await until(lambda: _processed(h, 7))
-            assert len(sink.messages) == 1
-            await env.sleep(timedelta(seconds=61))
-            await send_event(env.client, ev("page.viewed", 7), task_queue=queue)
-            await until(lambda: _count(sink, 2))
-    finally:
-        await email.close()
-        sink.stop()
+        # A journey added to the rules starts once the cache has expired.
+        added = rules.replace("customer.signed_up", "page.viewed").replace("  j:", "  k:")
+        store._index(compile_plan(added, templates))
+        await send_event(env.client, ev("page.viewed", 6), task_queue=queue)
+        await until(lambda: _processed(h, 7))
+        assert len(sink.messages) == 1
+        await env.sleep(timedelta(seconds=61))
+        await send_event(env.client, ev("page.viewed", 7), task_queue=queue)
+        await until(lambda: _count(sink, 2))
