@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2.sandbox import SecurityError
 
 from engine.templates import TEMPLATE_SUFFIX, template_file
 
@@ -40,7 +41,32 @@ class RenderedEmail:
 
 
 class TemplateRenderError(Exception):
-    """A template failed to load, compile or render; the message starts with ``FILE:LINE:``."""
+    """A template failed to load, compile or render; the message starts with ``FILE:LINE:``.
+
+    As data: ``template`` (the file the problem is in), ``line`` (or None) and ``reason``:
+    ``not_found``, ``syntax``, ``security`` (the sandbox refused an operation), ``limit``
+    (time or memory, ``engine.render_pool``) or ``error`` (anything else at render time).
+    """
+
+    def __init__(
+        self, message: str, *, template: str = "", line: int | None = None, reason: str = "error"
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.template = template
+        self.line = line
+        self.reason = reason
+
+    def __reduce__(self):  # crosses the render process boundary
+        return (_rebuild_render_error, (self.message, self.template, self.line, self.reason))
+
+
+def _rebuild_render_error(message, template, line, reason) -> TemplateRenderError:
+    return TemplateRenderError(message, template=template, line=line, reason=reason)
+
+
+class RenderLimitError(Exception):
+    """Raised inside a render that passed its time limit (``engine.render_pool``)."""
 
 
 class AddressError(ValueError):
@@ -58,9 +84,11 @@ def render_email(env: Environment, template_name: str, variables: dict[str, Any]
     try:
         template = env.get_template(file_name)
     except TemplateNotFound as exc:
-        raise TemplateRenderError(f"{file_name}: template not found ({exc.message})") from None
+        raise TemplateRenderError(
+            f"{file_name}: template not found ({exc.message})", template=file_name, reason="not_found"
+        ) from None
     except TemplateSyntaxError as exc:
-        raise TemplateRenderError(_syntax_message(env, exc, file_name)) from None
+        raise _syntax_error(env, exc, file_name) from None
     try:
         ctx = template.new_context(dict(variables))
         html = env.concat(template.root_render_func(ctx))  # type: ignore[attr-defined]
@@ -70,17 +98,19 @@ def render_email(env: Environment, template_name: str, variables: dict[str, Any]
         subject = _render_block(template, ctx, variables, "subject")
         text = _render_block(template, ctx, variables, "text")
     except TemplateSyntaxError as exc:  # a layout with bad syntax fails at render time
-        raise TemplateRenderError(_syntax_message(env, exc, file_name)) from None
+        raise _syntax_error(env, exc, file_name) from None
     except Exception:
         try:
             # Jinja rewrites the traceback so that frames point at template lines.
             env.handle_exception()
         except TemplateSyntaxError as exc:
-            raise TemplateRenderError(_syntax_message(env, exc, file_name)) from None
+            raise _syntax_error(env, exc, file_name) from None
         except Exception as exc:
-            raise TemplateRenderError(_runtime_message(env, exc, file_name)) from None
+            raise _runtime_error(env, exc, file_name) from None
     if subject is None:
-        raise TemplateRenderError(f"{file_name}: no {{% block subject %}} (the subject line)")
+        raise TemplateRenderError(
+            f"{file_name}: no {{% block subject %}} (the subject line)", template=file_name
+        )
     # Blocks render with HTML autoescape on; the subject and the text part are plain
     # text, so entities go back to characters ("Ann &amp; Bob" -> "Ann & Bob").
     subject = " ".join(unescape(subject).split())
@@ -101,6 +131,8 @@ def _template_label(env: Environment, filename: str | None, fallback: str) -> st
     """A template's path relative to the templates folder (``layouts/base.html.j2``)."""
     if not filename:
         return fallback
+    if not os.path.isabs(filename):
+        return filename  # engine.templates.SnapshotLoader: already relative to the folder
     for root in getattr(env.loader, "searchpath", []) or []:
         try:
             return Path(filename).resolve().relative_to(Path(root).resolve()).as_posix()
@@ -109,12 +141,14 @@ def _template_label(env: Environment, filename: str | None, fallback: str) -> st
     return os.path.basename(filename)
 
 
-def _syntax_message(env: Environment, exc: TemplateSyntaxError, fallback: str) -> str:
+def _syntax_error(env: Environment, exc: TemplateSyntaxError, fallback: str) -> TemplateRenderError:
     label = _template_label(env, exc.filename, exc.name or fallback)
-    return f"{label}:{exc.lineno}: {exc.message}"
+    return TemplateRenderError(
+        f"{label}:{exc.lineno}: {exc.message}", template=label, line=exc.lineno, reason="syntax"
+    )
 
 
-def _runtime_message(env: Environment, exc: BaseException, fallback: str) -> str:
+def _runtime_error(env: Environment, exc: BaseException, fallback: str) -> TemplateRenderError:
     label, line = fallback, None
     tb = exc.__traceback__
     # The deepest frame that is a template file is where the error is written.
@@ -124,10 +158,18 @@ def _runtime_message(env: Environment, exc: BaseException, fallback: str) -> str
             label, line = _template_label(env, filename, fallback), tb.tb_lineno
         tb = tb.tb_next
     detail = exc.message if isinstance(exc, TemplateError) and exc.message else str(exc)
-    if not isinstance(exc, TemplateError):
+    reason = "error"
+    if isinstance(exc, SecurityError):
+        reason = "security"
+    elif isinstance(exc, RenderLimitError):
+        reason = "limit"
+    elif isinstance(exc, MemoryError):
+        reason = "limit"
+        detail = "rendering needs more memory than a render may use (LIFECYCLE_RENDER_MEMORY_MB)"
+    elif not isinstance(exc, TemplateError):
         detail = f"{type(exc).__name__}: {detail}"
     where = f"{label}:{line}" if line is not None else label
-    return f"{where}: {detail}"
+    return TemplateRenderError(f"{where}: {detail}", template=label, line=line, reason=reason)
 
 
 # --------------------------------------------------------------------------- HTML → text
