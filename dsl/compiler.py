@@ -79,6 +79,9 @@ class CompileResult:
     plan: ir.Plan
     problems: list[RulesError] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)  # template names the rules use
+    # The templates folder as it was read for this compile (engine.templates.TemplateSet):
+    # what the worker renders from once this plan goes live.
+    template_set: object | None = None
 
     @property
     def ok(self) -> bool:
@@ -320,12 +323,21 @@ class _Lowering:
 
 class _Compiler:
     def __init__(self, templates_dir, activities: dict | None, problems: list[RulesError]):
+        from engine.templates import TemplateSet
+
         if activities is None:
             from engine.registry import load_registry
 
             activities = load_registry()
         self.activities = activities
-        self.templates_dir = Path(templates_dir)
+        # Every check reads one snapshot of the folder, the one the plan will render from.
+        if isinstance(templates_dir, TemplateSet):
+            self.template_set = templates_dir
+        else:
+            self.template_set = TemplateSet.read(templates_dir)
+        self.templates_dir = Path(self.template_set.root)
+        # (template file, names the step provides) -> the step's text, rendered at the end
+        self.render_checks: dict[tuple[str, frozenset[str]], Text] = {}
         self.problems = problems
         self.settings = ir.Settings()
         self.team_origin: dict[str, Text] = {}
@@ -357,9 +369,11 @@ class _Compiler:
                 journey = self.journey(raw)
                 if journey is not None:
                     journeys[name] = journey
+        self.render_samples()
         self.problems.sort(key=RulesError.sort_key)
         used = sorted(self.template_ok)
-        return CompileResult(ir.Plan(self.settings, journeys), self.problems, used)
+        plan = ir.Plan(self.settings, journeys)
+        return CompileResult(plan, self.problems, used, self.template_set)
 
     def error(self, text: Text, message: str, offset: int = 0, hint: str | None = None):
         self.problems.append(text.error(message, offset, hint))
@@ -735,7 +749,7 @@ class _Compiler:
         from engine.templates import template_file
 
         path = self.templates_dir / template_file(name.text)
-        if not path.is_file():
+        if template_file(name.text) not in self.template_set.sources:
             self.template_ok[name.text] = None
             self.unknown_template(text, name)
             return
@@ -757,9 +771,11 @@ class _Compiler:
         head = f"send {name.text}"
         if isinstance(node, ast.NotifyStep):
             head = f"notify {node.team.text} with {name.text}"
+        missing = False
         for var, need in sorted(self._needs.of(file).items()):
             if var in available:
                 continue
+            missing = True
             where = "" if need.origin == file else f" (in {need.origin})"
             if need.hint is not None:
                 hint = need.hint
@@ -774,12 +790,58 @@ class _Compiler:
                 name.start,
                 hint,
             )
+        if not missing:
+            self.render_checks.setdefault((file, frozenset(available)), text)
+
+    def render_samples(self) -> None:
+        """Render each template once per set of names its steps provide, with sample
+        values, in the render pool under the send-time limits (engine.render_pool), and
+        report what would fail for every customer: the sandbox refusing an operation, or a
+        time or memory limit. Other render errors depend on real data and are left out."""
+        if not self.render_checks:
+            return
+        from engine.email import TemplateRenderError
+        from engine.render_pool import shared_pool
+
+        pool = shared_pool()
+        jobs = []
+        for (file, names), text in sorted(self.render_checks.items(), key=lambda i: i[0][0]):
+            sample = sorted(names - {"unsubscribe_url"})
+            variables = {"unsubscribe_url": "https://example.invalid/u/sample"}
+            jobs.append((file, text, pool.submit(self.template_set, file, variables, sample)))
+        seen = set()
+        for file, text, handle in jobs:
+            try:
+                pool.result(handle)
+                continue
+            except TemplateRenderError as e:
+                if e.reason not in ("security", "limit"):
+                    continue
+                err = e
+            where = err.template or file
+            line = err.line or 1
+            if (where, line, err.detail) in seen:
+                continue
+            seen.add((where, line, err.detail))
+            lines = self.template_set.sources.get(where, "").splitlines()
+            source_line = lines[line - 1] if err.line and 0 < line <= len(lines) else None
+            ref_line, ref_col = text.position()
+            used_by = f"used by {text.source.path}:{ref_line}:{ref_col}"
+            if err.reason == "security":
+                message = f"template refused by the sandbox: {err.detail}"
+                hint = f"{used_by}; a template can only use the data it is given, within limits"
+            else:
+                message = f"template over a render limit: {err.detail}"
+                hint = f"{used_by}; make the template lighter (it would fail for every customer)"
+            self.problems.append(
+                RulesError(str(self.templates_dir / where), line, 1, message, hint, source_line)
+            )
 
     def unknown_template(self, text: Text, name: ast.Name) -> None:
         if self._available is None:
             from engine.templates import available_templates
 
-            self._available = available_templates(self.templates_dir)
+            self._available = available_templates(self.template_set)
         hint = did_you_mean(name.text, self._available)
         if hint is None:
             hint = f"create {self.templates_dir / (name.text + '.html.j2')}"
@@ -791,7 +853,7 @@ class _Compiler:
         from engine.templates import make_environment
 
         if self._env is None:
-            self._env = make_environment(self.templates_dir)
+            self._env = make_environment(self.template_set)
         try:
             self._env.get_template(file)
             return True
@@ -800,11 +862,9 @@ class _Compiler:
             where = path
             if e.name and e.name != file:
                 where = self.templates_dir / e.name
-            try:
-                lines = where.read_text(encoding="utf-8").splitlines()
-                source_line = lines[line - 1] if 0 < line <= len(lines) else None
-            except OSError:
-                source_line = None
+            rel = e.name if e.name else file
+            lines = self.template_set.sources.get(rel, "").splitlines()
+            source_line = lines[line - 1] if 0 < line <= len(lines) else None
             ref_line, ref_col = used_by.position()
             self.problems.append(
                 RulesError(

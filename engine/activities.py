@@ -24,10 +24,10 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from engine.email import AddressError, TemplateRenderError, address_of, build_message, render_email
+from engine.email import AddressError, TemplateRenderError, address_of, build_message
 from engine.ledger import Ledger
 from engine.smtp import SmtpBounceError, SmtpClient, SmtpSettings, SmtpUnavailableError
-from engine.templates import make_environment
+from engine.templates import FolderTemplates
 
 SEND_EMAIL = "send_email"
 FAULT_PAUSE_ENV = "LIFECYCLE_FAULT_PAUSE_AFTER_SEND"
@@ -58,12 +58,35 @@ class SendEmailResult:
 
 
 class EmailActivities:
-    """Holds the template environment, the SMTP connection and the ledger for the worker."""
+    """Holds the templates, the render pool, the SMTP connection and the ledger.
 
-    def __init__(self, templates_dir: str | Path, smtp: SmtpSettings, ledger: Ledger) -> None:
-        self.env = make_environment(templates_dir)
+    ``templates``: where the template set comes from, an object whose ``current()`` gives
+    an ``engine.templates.TemplateSet`` (the worker passes ``PlanStore.template_source()``,
+    so only a set validated with the rules is rendered); by default the folder as it is
+    at each send. ``renderer``: an ``engine.render_pool.RenderPool`` (default: the
+    process's shared one, limits from the environment)."""
+
+    def __init__(
+        self,
+        templates_dir: str | Path,
+        smtp: SmtpSettings,
+        ledger: Ledger,
+        templates=None,
+        renderer=None,
+    ) -> None:
+        self.templates = templates if templates is not None else FolderTemplates(templates_dir)
+        self.renderer = renderer
         self.smtp = SmtpClient(smtp)
         self.ledger = ledger
+
+    async def _render(self, template: str, variables: dict):
+        """Render off the event loop, in a render process under its time and memory limits."""
+        if self.renderer is None:
+            from engine.render_pool import shared_pool
+
+            self.renderer = shared_pool()
+        templates = await asyncio.to_thread(self.templates.current)
+        return await _with_heartbeats(self.renderer.render_async(templates, template, variables))
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, inp: SendEmailInput) -> SendEmailResult:
@@ -75,7 +98,7 @@ class EmailActivities:
         variables = dict(inp.context)
         variables["unsubscribe_url"] = inp.unsubscribe_url if inp.kind == "send" else ""
         try:
-            rendered = render_email(self.env, inp.template, variables)
+            rendered = await self._render(inp.template, variables)
         except TemplateRenderError as exc:
             raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from None
 

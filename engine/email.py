@@ -49,20 +49,28 @@ class TemplateRenderError(Exception):
     """
 
     def __init__(
-        self, message: str, *, template: str = "", line: int | None = None, reason: str = "error"
+        self,
+        message: str,
+        *,
+        template: str = "",
+        line: int | None = None,
+        reason: str = "error",
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.template = template
         self.line = line
         self.reason = reason
+        self.detail = detail if detail is not None else message  # without "FILE:LINE: "
 
     def __reduce__(self):  # crosses the render process boundary
-        return (_rebuild_render_error, (self.message, self.template, self.line, self.reason))
+        args = (self.message, self.template, self.line, self.reason, self.detail)
+        return (_rebuild_render_error, args)
 
 
-def _rebuild_render_error(message, template, line, reason) -> TemplateRenderError:
-    return TemplateRenderError(message, template=template, line=line, reason=reason)
+def _rebuild_render_error(message, template, line, reason, detail) -> TemplateRenderError:
+    return TemplateRenderError(message, template=template, line=line, reason=reason, detail=detail)
 
 
 class RenderLimitError(Exception):
@@ -85,7 +93,9 @@ def render_email(env: Environment, template_name: str, variables: dict[str, Any]
         template = env.get_template(file_name)
     except TemplateNotFound as exc:
         raise TemplateRenderError(
-            f"{file_name}: template not found ({exc.message})", template=file_name, reason="not_found"
+            f"{file_name}: template not found ({exc.message})",
+            template=file_name,
+            reason="not_found",
         ) from None
     except TemplateSyntaxError as exc:
         raise _syntax_error(env, exc, file_name) from None
@@ -144,7 +154,11 @@ def _template_label(env: Environment, filename: str | None, fallback: str) -> st
 def _syntax_error(env: Environment, exc: TemplateSyntaxError, fallback: str) -> TemplateRenderError:
     label = _template_label(env, exc.filename, exc.name or fallback)
     return TemplateRenderError(
-        f"{label}:{exc.lineno}: {exc.message}", template=label, line=exc.lineno, reason="syntax"
+        f"{label}:{exc.lineno}: {exc.message}",
+        template=label,
+        line=exc.lineno,
+        reason="syntax",
+        detail=exc.message,
     )
 
 
@@ -169,7 +183,9 @@ def _runtime_error(env: Environment, exc: BaseException, fallback: str) -> Templ
     elif not isinstance(exc, TemplateError):
         detail = f"{type(exc).__name__}: {detail}"
     where = f"{label}:{line}" if line is not None else label
-    return TemplateRenderError(f"{where}: {detail}", template=label, line=line, reason=reason)
+    return TemplateRenderError(
+        f"{where}: {detail}", template=label, line=line, reason=reason, detail=detail
+    )
 
 
 # --------------------------------------------------------------------------- HTML → text

