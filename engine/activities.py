@@ -81,12 +81,11 @@ class EmailActivities:
 
     async def _render(self, template: str, variables: dict):
         """Render off the event loop, in a render process under its time and memory limits."""
-        if self.renderer is None:
-            from engine.render_pool import shared_pool
+        from engine.render_pool import shared_pool
 
-            self.renderer = shared_pool()
+        renderer = self.renderer or shared_pool()
         templates = await asyncio.to_thread(self.templates.current)
-        return await _with_heartbeats(self.renderer.render_async(templates, template, variables))
+        return await _with_heartbeats(renderer.render_async(templates, template, variables))
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, inp: SendEmailInput) -> SendEmailResult:

@@ -346,15 +346,27 @@ def _file(name: str) -> str:
 
 _SHARED: RenderPool | None = None
 _SHARED_LOCK = threading.Lock()
+_EXIT_HOOK: list = []
 
 
 def shared_pool() -> RenderPool:
-    """One pool per process, with the limits from the environment when first used."""
+    """One pool per process, with the limits the environment sets now (a change of the
+    variables, as tests make, replaces the pool)."""
     global _SHARED
+    limits = RenderLimits.from_env()
     with _SHARED_LOCK:
+        if _SHARED is not None and _SHARED.limits != limits:
+            _SHARED.close()
+            _SHARED = None
         if _SHARED is None:
             import pebble  # noqa: F401  (its exit handler first, so ours runs before it)
 
-            _SHARED = RenderPool()
-            atexit.register(_SHARED.close)
+            _SHARED = RenderPool(limits)
+            if not _EXIT_HOOK:
+                _EXIT_HOOK.append(atexit.register(_close_shared))
         return _SHARED
+
+
+def _close_shared() -> None:
+    if _SHARED is not None:
+        _SHARED.close()
