@@ -314,3 +314,35 @@ def test_duplicate_journey_across_files_names_both_places(tmp_path):
 def test_every_problem_is_reported_in_one_run():
     result = compile_steps("- send welcom", "- wait 0 days", "- notify nobody with alert")
     assert [(p.line, p.col) for p in result.problems] == [(8, 14), (9, 14), (10, 16)]
+
+
+def test_validate_renders_templates_and_reports_bombs_and_escapes_at_their_lines(monkeypatch):
+    """Each sent template is rendered with sample values under the send-time limits; every
+    bomb and sandbox violation is reported at once, at the template's file:line."""
+    monkeypatch.chdir(TEMPLATES.parent.parent.parent.parent)  # repo root: relative paths
+    monkeypatch.setenv("LIFECYCLE_RENDER_TIMEOUT", "0.5")
+    steps = (
+        "- send loops\n- send big\n- wait for review.posted within 1 day:\n"
+        "    received:\n      - send escape\n- send receipt with discount=10"
+    )
+    result = compile_text(_journey(steps), "r.yaml", "tests/dsl/fixtures/bomb_templates")
+    assert rendered(result) == (
+        "tests/dsl/fixtures/bomb_templates/escape.html.j2:2:1: error: template refused by the "
+        "sandbox: access to attribute '__class__' of 'SampleValue' object is unsafe.\n"
+        "<p>{{ customer.name.__class__.__mro__[1].__subclasses__() }}</p>\n"
+        "^\n"
+        "hint: used by r.yaml:12:15; a template can only use the data it is given, within limits"
+        "\n\n"
+        "tests/dsl/fixtures/bomb_templates/layouts/big.html.j2:2:1: error: template refused by "
+        "the sandbox: '*' would repeat a value of length 1 1000000000 times; the limit is "
+        "1,000,000 items\n"
+        '<p>{{ "x" * 10**9 }}</p>\n'
+        "^\n"
+        "hint: used by r.yaml:9:9; a template can only use the data it is given, within limits"
+        "\n\n"
+        "tests/dsl/fixtures/bomb_templates/loops.html.j2:2:1: error: template over a render "
+        "limit: rendering took longer than 0.5 s (LIFECYCLE_RENDER_TIMEOUT)\n"
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+        "^\n"
+        "hint: used by r.yaml:8:9; make the template lighter (it would fail for every customer)"
+    )

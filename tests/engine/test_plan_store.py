@@ -72,3 +72,69 @@ def test_a_worker_refuses_to_start_on_rules_that_do_not_compile(folders):
         "             ^\n"
         "hint: did you mean 'hello'?"
     )
+
+
+def send_input(key: str):
+    from engine.activities import SendEmailInput
+
+    return SendEmailInput(
+        idempotency_key=key,
+        kind="send",
+        template="hello",
+        to="ann@example.test",
+        sender="Acme <hello@acme.test>",
+        customer_id="c-1",
+        journey="hello",
+        context={"customer": {"name": "Ann"}, "trigger": {}},
+    )
+
+
+async def test_a_broken_template_edit_keeps_the_previous_set_and_sends_still_render(
+    folders, caplog, smtp_settings, sink, tmp_path
+):
+    """CONTRACT §3 / issue 7 case 5: saving a template that does not compile while the
+    worker runs changes nothing; the next send renders the last good set."""
+    from temporalio.testing import ActivityEnvironment
+
+    from engine.activities import EmailActivities
+    from engine.ledger import open_ledger
+
+    rules, templates = folders
+    hello = templates / "hello.html.j2"
+    hello.write_text("{% block subject %}Hi {{ customer.name }}{% endblock %}")
+    store = PlanStore(*folders, registry={})
+    ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
+    acts = EmailActivities(templates, smtp_settings, ledger, templates=store.template_source())
+    try:
+        touch_later(hello, "{% block subject %}Hi {{ customer.name }{% endblock %}")
+        store._checked = 0.0
+        result = await ActivityEnvironment().run(acts.send_email, send_input("k-1"))
+        assert "keeping the previous plan and templates" in caplog.text
+        assert f"{hello}:1:1: error: template syntax error: unexpected '}}'" in caplog.text
+        assert result.status == "sent" and result.subject == "Hi Ann"
+        # A fixed edit goes live at the next check.
+        touch_later(hello, "{% block subject %}Hello again {{ customer.name }}{% endblock %}")
+        store._checked = 0.0
+        result = await ActivityEnvironment().run(acts.send_email, send_input("k-2"))
+        assert result.subject == "Hello again Ann"
+        assert [m.message["Subject"] for m in sink.messages] == ["Hi Ann", "Hello again Ann"]
+    finally:
+        await acts.close()
+
+
+def test_a_layout_that_breaks_keeps_the_previous_set(folders):
+    rules, templates = folders
+    (templates / "layouts").mkdir()
+    (templates / "layouts" / "base.html.j2").write_text("<b>{% block body %}{% endblock %}</b>")
+    hello = templates / "hello.html.j2"
+    hello.write_text(
+        '{% extends "layouts/base.html.j2" %}{% block subject %}Hi{% endblock %}'
+        "{% block body %}x{% endblock %}"
+    )
+    store = PlanStore(*folders, registry={})
+    before = store.templates
+    touch_later(templates / "layouts" / "base.html.j2", "<b>{% block body %}</b>")
+    store._checked = 0.0
+    store.refresh()
+    assert store.templates is before
+    assert "{% endblock %}" in store.template_source().current().sources["layouts/base.html.j2"]
