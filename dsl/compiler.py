@@ -796,8 +796,9 @@ class _Compiler:
     def render_samples(self) -> None:
         """Render each template once per set of names its steps provide, with sample
         values, in the render pool under the send-time limits (engine.render_pool), and
-        report what would fail for every customer: the sandbox refusing an operation, or a
-        time or memory limit. Other render errors depend on real data and are left out."""
+        report what would fail for every customer: a layout or include that does not
+        compile, the sandbox refusing an operation, or a time or memory limit. Other render
+        errors depend on real data and are left out."""
         if not self.render_checks:
             return
         from engine.email import TemplateRenderError
@@ -815,7 +816,7 @@ class _Compiler:
                 pool.result(handle)
                 continue
             except TemplateRenderError as e:
-                if e.reason not in ("security", "limit"):
+                if e.reason not in ("syntax", "security", "limit"):
                     continue
                 err = e
             where = err.template or file
@@ -827,7 +828,9 @@ class _Compiler:
             source_line = lines[line - 1] if err.line and 0 < line <= len(lines) else None
             ref_line, ref_col = text.position()
             used_by = f"used by {text.source.path}:{ref_line}:{ref_col}"
-            if err.reason == "security":
+            if err.reason == "syntax":
+                message, hint = f"template syntax error: {err.detail}", used_by
+            elif err.reason == "security":
                 message = f"template refused by the sandbox: {err.detail}"
                 hint = f"{used_by}; a template can only use the data it is given, within limits"
             else:

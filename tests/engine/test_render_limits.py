@@ -78,7 +78,9 @@ def test_repetition_is_refused_in_process_too():
 
 def test_sandbox_escape_names_the_line(pool, bombs):
     err = failure(pool, bombs, "escape")
-    assert str(err) == "escape.html.j2:2: access to attribute '__class__' of 'str' object is unsafe."
+    assert (
+        str(err) == "escape.html.j2:2: access to attribute '__class__' of 'str' object is unsafe."
+    )
     assert err.reason == "security"
 
 
