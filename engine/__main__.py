@@ -1,3 +1,5 @@
 from engine.cli import entry
 
-entry()
+# Guarded: render processes (engine.render_pool, spawn) import the main module again.
+if __name__ == "__main__":
+    entry()

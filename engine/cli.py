@@ -64,6 +64,8 @@ def entry() -> None:
     import os
 
     code = main()
+    if "engine.render_pool" in sys.modules:  # stop render processes (atexit may not run)
+        sys.modules["engine.render_pool"].close_shared()
     if "temporalio.bridge" in sys.modules:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -363,10 +363,11 @@ def shared_pool() -> RenderPool:
 
             _SHARED = RenderPool(limits)
             if not _EXIT_HOOK:
-                _EXIT_HOOK.append(atexit.register(_close_shared))
+                _EXIT_HOOK.append(atexit.register(close_shared))
         return _SHARED
 
 
-def _close_shared() -> None:
+def close_shared() -> None:
+    """Stop the shared pool's processes (at exit; a later ``shared_pool()`` starts anew)."""
     if _SHARED is not None:
         _SHARED.close()

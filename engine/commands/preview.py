@@ -48,8 +48,9 @@ class ContextError(Exception):
 def run(args: argparse.Namespace) -> ExitCode:
     from dsl.errors import did_you_mean
     from engine.config import data_dir
-    from engine.email import TemplateRenderError, render_email
-    from engine.templates import TEMPLATE_SUFFIX, available_templates, make_environment
+    from engine.email import TemplateRenderError
+    from engine.render_pool import shared_pool
+    from engine.templates import TEMPLATE_SUFFIX, TemplateSet, available_templates
 
     try:
         context = load_context(args.customer)
@@ -71,7 +72,9 @@ def run(args: argparse.Namespace) -> ExitCode:
         return ExitCode.PROBLEMS
 
     try:
-        email = render_email(make_environment(args.templates), name, context)
+        # In a render process, under the send-time limits: a bomb stops as it would at send.
+        templates = TemplateSet.read(args.templates)
+        email = shared_pool().render(templates, name, context)
     except TemplateRenderError as exc:
         print(describe_error(str(exc), args.templates, context), file=sys.stderr)
         return ExitCode.PROBLEMS
