@@ -14,6 +14,7 @@ from engine.email import message_id_for
 from engine.ledger import open_ledger
 from engine.smtp import SmtpSettings
 from engine.smtp_sink import SmtpSink, free_port
+from tests.engine.faulty_smtp import DroppingRelay
 
 SENDER = "Acme <hello@acme.test>"
 
@@ -192,3 +193,24 @@ async def test_fault_pause_happens_after_the_ledger_record(acts, sink, ledger, m
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_drop_after_data_fails_the_attempt_with_one_copy_sent(templates_dir, ledger):
+    # Issue 7 case 4: the relay stores the message and drops the connection before its
+    # reply. One attempt transmits the message once and fails retryably; the next attempt
+    # (Temporal's retry, after its backoff) sends the same Message-ID again.
+    with DroppingRelay(drops=1) as relay:
+        settings = SmtpSettings(port=relay.port, starttls="false", timeout=5)
+        acts = EmailActivities(templates_dir, settings, ledger)
+        env = ActivityEnvironment()
+        try:
+            with pytest.raises(ApplicationError) as err:
+                await env.run(acts.send_email, make_input())
+            assert (err.value.type, err.value.non_retryable) == ("SmtpUnavailable", False)
+            assert relay.data_commands == 1
+            assert await ledger.get("wf-1/step-0") is None
+            result = await env.run(acts.send_email, make_input())
+        finally:
+            await acts.close()
+    assert result.status == "sent"
+    assert [m["Message-ID"] for m in relay.stored] == [result.message_id] * 2
