@@ -16,9 +16,10 @@ from engine.smtp_sink import free_port
 
 
 class DroppingRelay:
-    def __init__(self, drops: int = 0, rcpt_delay: float = 0.0) -> None:
+    def __init__(self, drops: int = 0, rcpt_delay: float = 0.0, data_delay: float = 0.0) -> None:
         self.drops = drops
         self.rcpt_delay = rcpt_delay  # seconds to wait before answering RCPT
+        self.data_delay = data_delay  # seconds between storing a message and replying
         self.stored: list = []  # parsed messages, in arrival order
         self.data_commands = 0  # DATA transactions that reached the end of the message
         self.connections = 0
@@ -49,6 +50,8 @@ class DroppingRelay:
         if drop:
             # Stored, but the client never hears about it.
             server.transport.abort()
+        elif self.data_delay:
+            await asyncio.sleep(self.data_delay)
         return "250 Message accepted for delivery"
 
     def start(self) -> DroppingRelay:

@@ -27,6 +27,7 @@ from engine.ledger import open_ledger
 from engine.runtime import workflow_runner
 from engine.simulator import quiet_runtime
 from engine.smtp import SmtpSettings
+from tests.engine.faulty_smtp import DroppingRelay
 from tests.workflows.send_workflow import SendOnceTestWorkflow
 
 SENDS = 5
@@ -198,3 +199,43 @@ async def test_postgres_locked_ledger_table_delays_but_never_multiplies_emails(
     lock = postgres_share_lock(postgres_url, pg_table)
     delivered = await send_while_locked(env, open_one, templates_dir, sink, lock)
     assert_once_each(delivered)
+
+
+async def test_drops_after_data_are_resent_by_temporal_retries_one_data_each(
+    env, tmp_path, templates_dir
+):
+    # Issue 7 case 4 through Temporal: the relay stores the message and drops the
+    # connection 3 times. Each attempt transmits it once and fails retryably; Temporal's
+    # retry (after its backoff) sends it again with the same Message-ID.
+    ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
+    with DroppingRelay(drops=3) as relay:
+        email = EmailActivities(
+            templates_dir, SmtpSettings(port=relay.port, starttls="false", timeout=5), ledger
+        )
+        queue = f"q-{uuid.uuid4().hex[:6]}"
+        try:
+            async with Worker(
+                env.client,
+                task_queue=queue,
+                workflows=[SendOnceTestWorkflow],
+                activities=[email.send_email],
+                workflow_runner=workflow_runner(),
+            ):
+                handle = await env.client.start_workflow(
+                    SendOnceTestWorkflow.run,
+                    {"payload": payload("k-drop"), "start_to_close": 10, "heartbeat": 2},
+                    id=f"send-{uuid.uuid4().hex[:8]}",
+                    task_queue=queue,
+                )
+                result = await handle.result()
+                history = await handle.fetch_history()
+        finally:
+            await email.close()
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
+    assert result["status"] == "sent"
+    assert (attempts[-1], relay.data_commands) == (4, 4)  # one DATA per attempt
+    assert [m["Message-ID"] for m in relay.stored] == [result["message_id"]] * 4
