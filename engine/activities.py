@@ -135,7 +135,11 @@ class EmailActivities:
                     f"invalid sender: {exc}", type="InvalidSender", non_retryable=True
                 ) from None
             # A customer without a usable address cannot be emailed; the journey goes on.
-            result = await self._finish(inp, "bounced", "", rendered.subject, str(exc))
+            finish = self._finish(inp, "bounced", "", rendered.subject, str(exc))
+            try:
+                result = await _with_heartbeats(finish)
+            except LedgerError as err:  # nothing was sent: the next attempt records it
+                raise ApplicationError(str(err), type="LedgerUnavailable") from None
             await _fault_pause()
             return result
         message_id = message["Message-ID"]
