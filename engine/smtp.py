@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import aiosmtplib
+from aiosmtplib.protocol import normalize_message_line_endings
 
 STARTTLS_MODES = ("auto", "true", "false")
 _TRUE = {"1", "true", "yes", "on"}
@@ -194,7 +195,8 @@ class SmtpClient:
                 # What aiosmtplib's sendmail does first; its MAIL / RCPT / DATA are split
                 # here so that nothing after DATA is ever retried.
                 await smtp._ehlo_or_helo_if_needed()
-                options = [f"size={len(message)}"] if smtp.supports_extension("size") else []
+                size = len(normalize_message_line_endings(message))  # as sent (RFC 1870)
+                options = [f"size={size}"] if smtp.supports_extension("size") else []
                 await smtp.mail(envelope_from, options=options)
                 for rcpt in recipients:  # raises SMTPRecipientRefused unless 250 / 251
                     await smtp.rcpt(rcpt)
@@ -203,7 +205,7 @@ class SmtpClient:
             if before_data is not None:
                 try:
                     await before_data()
-                except BaseException:
+                except Exception:
                     await self._reset()
                     raise
             data_begun = True

@@ -16,8 +16,11 @@ from engine.smtp_sink import free_port
 
 
 class DroppingRelay:
-    def __init__(self, drops: int = 0, rcpt_delay: float = 0.0, data_delay: float = 0.0) -> None:
+    def __init__(
+        self, drops: int = 0, rcpt_delay: float = 0.0, data_delay: float = 0.0, mail_drops: int = 0
+    ) -> None:
         self.drops = drops
+        self.mail_drops = mail_drops  # connections closed at MAIL FROM, before any message
         self.rcpt_delay = rcpt_delay  # seconds to wait before answering RCPT
         self.data_delay = data_delay  # seconds between storing a message and replying
         self.stored: list = []  # parsed messages, in arrival order
@@ -32,6 +35,17 @@ class DroppingRelay:
             self.connections += 1
         session.host_name = hostname
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        with self._lock:
+            drop = self.mail_drops > 0
+            if drop:
+                self.mail_drops -= 1
+        if drop:  # like an idle connection the server timed out: found closed at MAIL
+            server.transport.abort()
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.rcpt_delay:

@@ -243,16 +243,15 @@ async def test_a_drop_after_data_is_not_resent_within_one_send():
 
 
 async def test_a_connection_found_closed_before_data_is_retried_once():
-    with DroppingRelay() as relay:
+    # The relay closes the connection when MAIL FROM arrives (an idle connection it has
+    # timed out): nothing was transmitted, so one fresh try is safe.
+    with DroppingRelay(mail_drops=1) as relay:
         client = SmtpClient(SmtpSettings(port=relay.port, starttls="false", timeout=5))
         try:
             await client.send("a@acme.test", ["b@example.test"], RAW)
-            # The server closes the idle connection; the client only learns it at MAIL.
-            client._smtp.transport.close()
-            await client.send("a@acme.test", ["b@example.test"], RAW)
         finally:
             await client.close()
-        assert (relay.data_commands, relay.connections) == (2, 2)
+        assert (relay.data_commands, relay.connections) == (1, 2)
 
 
 async def test_before_data_hook_can_stop_the_transaction_before_data():
