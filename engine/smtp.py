@@ -8,18 +8,26 @@ everything worth retrying (connection refused or lost, timeouts, 4xx, and 5xx on
 connect / HELO / STARTTLS / AUTH / MAIL FROM, which are configuration problems that an
 operator fixes, not a property of the recipient).
 
-One connection is reused across sends (guarded by a lock); it is reopened transparently
-when the server closed it.
+One connection is reused across sends (guarded by a lock). At most one DATA per
+``send``: a failure before the message went out (an idle connection the server has
+closed, found at connect / EHLO / MAIL FROM / RCPT) is retried once on a fresh
+connection; once DATA has begun, a lost connection or a timeout is ambiguous (the relay
+may have stored the message and lost only its reply) and raises ``SmtpUnavailableError``
+without resending, so the caller's retry (Temporal's, with backoff and the sent-ledger's
+claim) decides. ``before_data``, if given, is awaited after RCPT and right before DATA: it
+raises to stop the transaction (the envelope is reset), e.g. when the ledger claim that
+allows this attempt to send was lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import aiosmtplib
+from aiosmtplib.protocol import normalize_message_line_endings
 
 STARTTLS_MODES = ("auto", "true", "false")
 _TRUE = {"1", "true", "yes", "on"}
@@ -32,6 +40,10 @@ class SmtpSettingsError(ValueError):
 
 class SmtpUnavailableError(Exception):
     """Sending failed in a way that may succeed later: retry."""
+
+
+class _NotYetSent(Exception):
+    """The connection failed before DATA: nothing was transmitted, a retry is safe."""
 
 
 class SmtpBounceError(Exception):
@@ -143,40 +155,78 @@ class SmtpClient:
         self._smtp: aiosmtplib.SMTP | None = None
         self._lock = asyncio.Lock()
 
-    async def send(self, envelope_from: str, recipients: list[str], message: bytes) -> str:
+    async def send(
+        self,
+        envelope_from: str,
+        recipients: list[str],
+        message: bytes,
+        before_data: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
         """Send ``message``; return the server's reply to DATA."""
         async with self._lock:
             try:
                 try:
-                    return await self._send_once(envelope_from, recipients, message)
-                except aiosmtplib.SMTPServerDisconnected:
-                    # An idle connection the server has since closed: one fresh try.
+                    return await self._send_once(envelope_from, recipients, message, before_data)
+                except _NotYetSent:
+                    # Nothing was transmitted (typically an idle connection the server has
+                    # since closed): one fresh try.
                     await self._drop()
-                    return await self._send_once(envelope_from, recipients, message)
-            except aiosmtplib.SMTPServerDisconnected as exc:
+                    return await self._send_once(envelope_from, recipients, message, before_data)
+            except _NotYetSent as exc:
                 await self._drop()
-                raise SmtpUnavailableError(f"server disconnected: {exc}") from None
+                raise SmtpUnavailableError(f"server disconnected: {exc.__cause__}") from None
             except asyncio.CancelledError:
                 # Cancelled mid-transaction (activity cancelled): the connection is in
                 # an unknown state, so close it without talking to the server.
                 self._abort()
                 raise
 
-    async def _send_once(self, envelope_from: str, recipients: list[str], message: bytes) -> str:
+    async def _send_once(
+        self,
+        envelope_from: str,
+        recipients: list[str],
+        message: bytes,
+        before_data: Callable[[], Awaitable[None]] | None,
+    ) -> str:
         smtp = await self._connection()
+        data_begun = False
         try:
-            errors, reply = await smtp.sendmail(envelope_from, recipients, message)
-        except aiosmtplib.SMTPServerDisconnected:
+            try:
+                # What aiosmtplib's sendmail does first; its MAIL / RCPT / DATA are split
+                # here so that nothing after DATA is ever retried.
+                await smtp._ehlo_or_helo_if_needed()
+                size = len(normalize_message_line_endings(message))  # as sent (RFC 1870)
+                options = [f"size={size}"] if smtp.supports_extension("size") else []
+                await smtp.mail(envelope_from, options=options)
+                for rcpt in recipients:  # raises SMTPRecipientRefused unless 250 / 251
+                    await smtp.rcpt(rcpt)
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                raise _NotYetSent() from exc
+            if before_data is not None:
+                try:
+                    await before_data()
+                except Exception:
+                    await self._reset()
+                    raise
+            data_begun = True
+            reply = (await smtp.data(message)).message
+        except _NotYetSent:
             raise
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refused = exc.recipients[0] if exc.recipients else None
-            code = refused.code if refused else 0
-            text = refused.message if refused else str(exc)
-            if code >= 500:
-                raise SmtpBounceError(code, text) from None
-            raise SmtpUnavailableError(f"recipient deferred: {code} {text}") from None
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            # Only reached after DATA began: the relay may have the message.
+            await self._drop()
+            raise SmtpUnavailableError(
+                f"server disconnected after the message was sent, before its reply ({exc});"
+                " not resent now: a later attempt sends it again with the same Message-ID"
+            ) from None
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            await self._reset()
+            if exc.code >= 500:
+                raise SmtpBounceError(exc.code, exc.message) from None
+            raise SmtpUnavailableError(f"recipient deferred: {exc.code} {exc.message}") from None
         except aiosmtplib.SMTPDataError as exc:
             if exc.code >= 500:
+                await self._reset()
                 raise SmtpBounceError(exc.code, exc.message) from None
             await self._drop()
             raise SmtpUnavailableError(f"message deferred: {exc.code} {exc.message}") from None
@@ -185,12 +235,19 @@ class SmtpClient:
             raise SmtpUnavailableError(f"{type(exc).__name__}: {exc.code} {exc.message}") from None
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             await self._drop()
-            raise SmtpUnavailableError(f"{type(exc).__name__}: {exc}") from None
-        if errors:  # only some of several recipients refused: report the first
-            code, text = next(iter((r.code, r.message) for r in errors.values()))
-            if code >= 500:
-                raise SmtpBounceError(code, text)
+            when = " after the message was sent" if data_begun else ""
+            raise SmtpUnavailableError(f"{type(exc).__name__}{when}: {exc}") from None
         return reply
+
+    async def _reset(self) -> None:
+        """End the transaction (RSET) so the connection can carry the next message."""
+        smtp = self._smtp
+        if smtp is None:
+            return
+        try:
+            await smtp.rset()
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
+            await self._drop()
 
     async def _connection(self) -> aiosmtplib.SMTP:
         if self._smtp is not None and self._smtp.is_connected:

@@ -56,10 +56,10 @@ def postgres_url() -> str:
 
 @pytest.fixture
 def pg_table(postgres_url: str):
-    """A table name unique to this test, dropped afterwards."""
+    """A table name unique to this test, dropped afterwards (with the ledger's claim table)."""
     import psycopg
 
     table = f"ledger_test_{uuid.uuid4().hex[:12]}"
     yield table
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_claim")

@@ -4,6 +4,7 @@ and a real SQLite ledger."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -14,6 +15,7 @@ from engine.email import message_id_for
 from engine.ledger import open_ledger
 from engine.smtp import SmtpSettings
 from engine.smtp_sink import SmtpSink, free_port
+from tests.engine.faulty_smtp import DroppingRelay
 
 SENDER = "Acme <hello@acme.test>"
 
@@ -192,3 +194,95 @@ async def test_fault_pause_happens_after_the_ledger_record(acts, sink, ledger, m
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_drop_after_data_fails_the_attempt_with_one_copy_sent(templates_dir, ledger):
+    # Issue 7 case 4: the relay stores the message and drops the connection before its
+    # reply. One attempt transmits the message once and fails retryably; the next attempt
+    # (Temporal's retry, after its backoff) sends the same Message-ID again.
+    with DroppingRelay(drops=1) as relay:
+        settings = SmtpSettings(port=relay.port, starttls="false", timeout=5)
+        acts = EmailActivities(templates_dir, settings, ledger)
+        env = ActivityEnvironment()
+        try:
+            with pytest.raises(ApplicationError) as err:
+                await env.run(acts.send_email, make_input())
+            assert (err.value.type, err.value.non_retryable) == ("SmtpUnavailable", False)
+            assert relay.data_commands == 1
+            assert await ledger.get("wf-1/step-0") is None
+            result = await env.run(acts.send_email, make_input())
+        finally:
+            await acts.close()
+    assert result.status == "sent"
+    assert [m["Message-ID"] for m in relay.stored] == [result.message_id] * 2
+
+
+async def test_a_live_claim_of_another_attempt_blocks_sending_until_its_lease_ends(
+    acts, sink, ledger
+):
+    # Another attempt (timed out by Temporal but maybe still running, or just crashed)
+    # holds the claim: this attempt must not send; once the lease has run out (a real
+    # crash), a later attempt takes over and sends, with the same Message-ID.
+    await ledger.claim("wf-1/step-0", "wf/1#1/dead", lease=0.3)
+    env = ActivityEnvironment()
+    with pytest.raises(ApplicationError) as err:
+        await env.run(acts.send_email, make_input())
+    assert (err.value.type, err.value.non_retryable) == ("SendInProgress", False)
+    assert err.value.message.startswith("another attempt (wf/1#1/dead) may be sending this email")
+    assert sink.messages == []
+    await asyncio.sleep(0.4)
+    result = await env.run(acts.send_email, make_input())
+    assert result.status == "sent"
+    assert [m.message["Message-ID"] for m in sink.wait_for(1)] == [
+        message_id_for("wf-1/step-0", SENDER)
+    ]
+
+
+async def test_an_attempt_that_lost_its_claim_stops_before_data(templates_dir, tmp_path):
+    # The attempt stalls at RCPT past its lease and another attempt takes the claim over:
+    # the check right before DATA stops it; the relay receives nothing.
+    path = tmp_path / "ledger.sqlite"
+    ledger = await open_ledger(None, path)
+    with DroppingRelay(rcpt_delay=0.5) as relay:
+        settings = SmtpSettings(port=relay.port, starttls="false", timeout=5)
+        acts = EmailActivities(templates_dir, settings, ledger)
+        try:
+            task = asyncio.create_task(ActivityEnvironment().run(acts.send_email, make_input()))
+            claimed = None
+            while claimed is None:  # the attempt's claim, then its lease running out
+                await asyncio.sleep(0.02)
+                with sqlite3.connect(path) as conn:
+                    claimed = conn.execute("SELECT owner FROM sent_ledger_claim").fetchone()
+            with sqlite3.connect(path) as conn:
+                conn.execute("UPDATE sent_ledger_claim SET owner = 'attempt-2', expires_at = 1e12")
+            with pytest.raises(ApplicationError) as err:
+                await task
+        finally:
+            await acts.close()
+        assert err.value.type == "SendInProgress"
+        assert err.value.message == (
+            "this attempt lost its claim on the email (attempt-2 holds it now); nothing was sent"
+        )
+        assert relay.data_commands == 0
+
+
+async def test_cancelled_during_data_the_attempt_finishes_and_records(templates_dir, ledger):
+    # Temporal times an attempt out (the SDK cancels it) while DATA is under way: the
+    # message may be out, so the attempt finishes and records it before it stops; the
+    # retry then finds the record and sends nothing.
+    with DroppingRelay(data_delay=0.5) as relay:
+        settings = SmtpSettings(port=relay.port, starttls="false", timeout=5)
+        acts = EmailActivities(templates_dir, settings, ledger)
+        try:
+            task = asyncio.create_task(ActivityEnvironment().run(acts.send_email, make_input()))
+            while relay.data_commands == 0:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert (await ledger.get("wf-1/step-0")).status == "sent"
+            retry = await ActivityEnvironment().run(acts.send_email, make_input())
+        finally:
+            await acts.close()
+    assert retry.status == "duplicate"
+    assert relay.data_commands == 1

@@ -16,6 +16,7 @@ from engine.smtp import (
     SmtpUnavailableError,
 )
 from engine.smtp_sink import SmtpSink, free_port
+from tests.engine.faulty_smtp import DroppingRelay
 
 RAW = b"From: a@acme.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
 
@@ -222,3 +223,51 @@ async def test_starttls_with_an_untrusted_certificate_is_unavailable(tls_sink):
         await client.send("a@acme.test", ["b@example.test"], RAW)
     await client.close()
     assert tls_sink.messages == []
+
+
+async def test_a_drop_after_data_is_not_resent_within_one_send():
+    # The relay stores the message, then drops the connection without replying: the
+    # client cannot know whether it was taken, so it must not send DATA again itself.
+    with DroppingRelay(drops=3) as relay:
+        client = SmtpClient(SmtpSettings(port=relay.port, starttls="false", timeout=5))
+        try:
+            with pytest.raises(SmtpUnavailableError, match="after the message was sent"):
+                await client.send("a@acme.test", ["b@example.test"], RAW)
+            assert relay.data_commands == 1
+            # The next send (Temporal's next attempt) uses a fresh connection.
+            with pytest.raises(SmtpUnavailableError):
+                await client.send("a@acme.test", ["b@example.test"], RAW)
+            assert relay.data_commands == 2
+        finally:
+            await client.close()
+
+
+async def test_a_connection_found_closed_before_data_is_retried_once():
+    # The relay closes the connection when MAIL FROM arrives (an idle connection it has
+    # timed out): nothing was transmitted, so one fresh try is safe.
+    with DroppingRelay(mail_drops=1) as relay:
+        client = SmtpClient(SmtpSettings(port=relay.port, starttls="false", timeout=5))
+        try:
+            await client.send("a@acme.test", ["b@example.test"], RAW)
+        finally:
+            await client.close()
+        assert (relay.data_commands, relay.connections) == (1, 2)
+
+
+async def test_before_data_hook_can_stop_the_transaction_before_data():
+    class Stop(Exception):
+        pass
+
+    async def lost():
+        raise Stop("claim lost")
+
+    with DroppingRelay() as relay:
+        client = SmtpClient(SmtpSettings(port=relay.port, starttls="false", timeout=5))
+        try:
+            with pytest.raises(Stop):
+                await client.send("a@acme.test", ["b@example.test"], RAW, before_data=lost)
+            # The envelope was reset: the connection carries the next message.
+            await client.send("a@acme.test", ["c@example.test"], RAW)
+        finally:
+            await client.close()
+        assert relay.data_commands == 1
