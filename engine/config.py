@@ -33,3 +33,11 @@ def binary_path(name: str) -> str | None:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which(name)
+
+
+# CONTRACT.md §2: what every way in (send-event, the Python client, the HTTP API,
+# simulate) accepts. engine.client.parse_event enforces them.
+MAX_EVENT_BYTES = 32 * 1024  # one event's JSON, UTF-8
+MAX_EVENT_DEPTH = 32  # nested objects/lists; the event object itself is level 1
+MAX_CUSTOMER_ID_CHARS = 256
+MAX_NAME_CHARS = 256  # an event's `type` and `id`
