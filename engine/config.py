@@ -6,9 +6,17 @@ import os
 from pathlib import Path
 
 TASK_QUEUE = "lifecycle"
+# Developers' activities (rules' `call`) run on their own task queue, beside the main
+# one, with their own worker slots: a slow or stuck one cannot take email's slots.
+CALLS_QUEUE_SUFFIX = "-calls"
 CUSTOMER_WORKFLOW_PREFIX = "customer-"
 DEFAULT_RULES_DIR = "rules"
 DEFAULT_TEMPLATES_DIR = "templates"
+
+
+def calls_task_queue(task_queue: str) -> str:
+    """The task queue of the custom activities that go with the workflows of ``task_queue``."""
+    return task_queue + CALLS_QUEUE_SUFFIX
 
 
 def customer_workflow_id(customer_id: str) -> str:
