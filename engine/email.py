@@ -247,7 +247,7 @@ def address_of(value: str) -> str:
     would smuggle in headers, and removing them would send to a different address), two
     addresses, a group, or a malformed address. The value is checked, never cleaned."""
     if not isinstance(value, str) or not value.strip():
-        raise AddressError("no email address (empty)")
+        raise AddressError(f"not an email address: {value!r}")
     for i, ch in enumerate(value):
         if unicodedata.category(ch) == "Cc" or ch in _LINE_SEPARATORS:
             raise AddressError(
