@@ -702,6 +702,7 @@ class _Compiler:
             bind,
             spec.timeout_seconds if spec else 60,
             spec.max_attempts if spec else 0,
+            spec.schedule_to_close_seconds if spec else 3600,
         )
         return step, scope, False
 

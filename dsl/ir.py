@@ -103,8 +103,9 @@ class Call(Step):
     bind: str | None = None
     # Copied from the activity registry at compile time, so the workflow never
     # imports developer code to learn how to schedule an activity.
-    timeout_seconds: int = 60
-    max_attempts: int = 0  # 0: retry until it succeeds
+    timeout_seconds: int = 60  # start-to-close: one attempt
+    max_attempts: int = 0  # 0: retry until schedule_to_close_seconds is spent
+    schedule_to_close_seconds: int = 3600  # all attempts together; then the step fails
 
 
 @dataclass
@@ -234,6 +235,7 @@ def step_from_dict(d: dict) -> Step:
             d["bind"],
             d["timeout_seconds"],
             d["max_attempts"],
+            d.get("schedule_to_close_seconds", 3600),  # absent in plans pinned before it
         )
     if kind == "set":
         return Set(origin, d["target"], d["name"], _expr(d["value"]))

@@ -6,9 +6,17 @@ import os
 from pathlib import Path
 
 TASK_QUEUE = "lifecycle"
+# Developers' activities (rules' `call`) run on their own task queue, beside the main
+# one, with their own worker slots: a slow or stuck one cannot take email's slots.
+CALLS_QUEUE_SUFFIX = "-calls"
 CUSTOMER_WORKFLOW_PREFIX = "customer-"
 DEFAULT_RULES_DIR = "rules"
 DEFAULT_TEMPLATES_DIR = "templates"
+
+
+def calls_task_queue(task_queue: str) -> str:
+    """The task queue of the custom activities that go with the workflows of ``task_queue``."""
+    return task_queue + CALLS_QUEUE_SUFFIX
 
 
 def customer_workflow_id(customer_id: str) -> str:
@@ -33,3 +41,11 @@ def binary_path(name: str) -> str | None:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which(name)
+
+
+# CONTRACT.md §2: what every way in (send-event, the Python client, the HTTP API,
+# simulate) accepts. engine.client.parse_event enforces them.
+MAX_EVENT_BYTES = 32 * 1024  # one event's JSON, UTF-8
+MAX_EVENT_DEPTH = 32  # nested objects/lists; the event object itself is level 1
+MAX_CUSTOMER_ID_CHARS = 256
+MAX_NAME_CHARS = 256  # an event's `type` and `id`

@@ -20,14 +20,22 @@ their parameters, and the worker registers exactly this set as Temporal activiti
         ...
 
 Fields named in ``CONTEXT_FIELDS`` are filled by the runtime, never by the rule.
+
+A developer's activity can never stall the engine: an ``async def`` one runs on an event
+loop of its own, in a thread of its own (a ``time.sleep`` inside it blocks only itself), a
+plain ``def`` one runs in a thread pool, and the worker runs them on their own task queue
+with their own slots (``engine.runtime.build_worker``). Every call is bounded in time:
+``timeout_seconds`` per attempt, ``schedule_to_close_seconds`` for all attempts together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import inspect
 import pkgutil
+import threading
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -37,6 +45,10 @@ from typing import Any
 # Filled in by the runtime when the input dataclass declares them.
 CONTEXT_FIELDS = ("customer_id", "journey", "idempotency_key")
 ACTIVITY_PREFIX = "call."
+# Defaults of every call (docs/activities.md): one attempt may take a minute, all
+# attempts together an hour; then the step fails and the journey reports it.
+DEFAULT_TIMEOUT_SECONDS = 60
+DEFAULT_SCHEDULE_TO_CLOSE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -48,12 +60,17 @@ class Param:
 @dataclass(frozen=True)
 class ActivitySpec:
     name: str
-    fn: Callable[[Any], Awaitable[Any]]
+    fn: Callable[[Any], Awaitable[Any]] | Callable[[Any], Any]
     input_type: type
     params: dict[str, Param]
-    timeout_seconds: int = 60
-    max_attempts: int = 0  # 0: retry until it succeeds
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS  # start-to-close: one attempt
+    max_attempts: int = 0  # 0: retry until schedule_to_close_seconds is spent
     doc: str = ""
+    schedule_to_close_seconds: int = DEFAULT_SCHEDULE_TO_CLOSE_SECONDS  # all attempts
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
 
     @property
     def temporal_name(self) -> str:
@@ -84,12 +101,30 @@ def _type_name(tp: Any) -> str:
 
 
 def activity(
-    name: str | None = None, *, timeout_seconds: int = 60, max_attempts: int = 0
+    name: str | None = None,
+    *,
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
+    max_attempts: int = 0,
+    schedule_to_close_seconds: int = DEFAULT_SCHEDULE_TO_CLOSE_SECONDS,
 ) -> Callable[[Callable], Callable]:
-    """Register an async function taking one input dataclass as a callable activity."""
+    """Register a function (``async def`` or plain ``def``) taking one input dataclass as
+    a callable activity."""
 
     def decorate(fn: Callable) -> Callable:
         act_name = name or fn.__name__
+        for label, value in (
+            ("timeout_seconds", timeout_seconds),
+            ("schedule_to_close_seconds", schedule_to_close_seconds),
+        ):
+            if not isinstance(value, int | float) or not 0 < value < float("inf"):
+                raise RegistryError(f"activity {act_name!r}: {label} must be a positive number")
+        if schedule_to_close_seconds < timeout_seconds:
+            raise RegistryError(
+                f"activity {act_name!r}: schedule_to_close_seconds ({schedule_to_close_seconds})"
+                f" must be at least timeout_seconds ({timeout_seconds})"
+            )
+        if not isinstance(max_attempts, int) or max_attempts < 0:
+            raise RegistryError(f"activity {act_name!r}: max_attempts must be 0 or more")
         sig = inspect.signature(fn)
         if len(sig.parameters) != 1:
             raise RegistryError(f"activity {act_name!r} must take exactly one input dataclass")
@@ -105,8 +140,6 @@ def activity(
                 continue
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             params[f.name] = Param(_type_name(field_hints[f.name]), required)
-        if not inspect.iscoroutinefunction(fn):
-            raise RegistryError(f"activity {act_name!r} must be an async function")
         _REGISTRY[act_name] = ActivitySpec(
             name=act_name,
             fn=fn,
@@ -115,6 +148,7 @@ def activity(
             timeout_seconds=timeout_seconds,
             max_attempts=max_attempts,
             doc=inspect.getdoc(fn) or "",
+            schedule_to_close_seconds=schedule_to_close_seconds,
         )
         return fn
 
@@ -136,7 +170,13 @@ def to_jsonable(value: Any) -> Any:
 
 
 def temporal_activities(registry: dict[str, ActivitySpec]) -> list[Callable]:
-    """Temporal activity callables, one per spec, each taking ``{"args":…, "context":…}``."""
+    """Temporal activity callables, one per spec, each taking ``{"args":…, "context":…}``.
+
+    An ``async def`` activity runs on its own event loop in its own thread
+    (``run_isolated``), so one that blocks (``time.sleep``, a synchronous HTTP client, a
+    CPU-bound loop) cannot freeze the worker's loop and with it every email. A plain
+    ``def`` activity is registered as a synchronous Temporal activity: the worker runs it
+    in its ``activity_executor`` thread pool."""
     from temporalio import activity as t_activity
 
     out = []
@@ -145,15 +185,93 @@ def temporal_activities(registry: dict[str, ActivitySpec]) -> list[Callable]:
         def make(spec: ActivitySpec) -> Callable:
             field_names = {f.name for f in dataclasses.fields(spec.input_type)}
 
-            async def run(payload: dict) -> Any:
+            def build_input(payload: dict) -> Any:
                 kwargs = dict(payload.get("args", {}))
                 for k, v in payload.get("context", {}).items():
                     if k in field_names:
                         kwargs[k] = v
-                return to_jsonable(await spec.fn(spec.input_type(**kwargs)))
+                return spec.input_type(**kwargs)
+
+            if spec.is_async:
+
+                async def run(payload: dict) -> Any:
+                    inp = build_input(payload)
+                    return to_jsonable(await run_isolated(spec.fn, inp, f"call.{spec.name}"))
+
+            else:
+
+                def run(payload: dict) -> Any:  # type: ignore[misc]
+                    return to_jsonable(spec.fn(build_input(payload)))
 
             run.__name__ = spec.name
             return t_activity.defn(name=spec.temporal_name)(run)
 
         out.append(make(spec))
     return out
+
+
+async def run_isolated(fn: Callable[[Any], Awaitable[Any]], arg: Any, name: str) -> Any:
+    """Await ``fn(arg)`` on a fresh event loop in a thread of its own.
+
+    The caller's loop only waits on a future, so it keeps serving everything else even
+    while ``fn`` blocks its thread. Cancelling the caller (the attempt timed out, the
+    worker stops) cancels the coroutine on its loop; one that blocks without returning to
+    its loop keeps its thread until it does (the thread is a daemon and cannot hold up
+    the process). Inside, ``temporalio.activity.info()`` and ``heartbeat()`` work; the
+    heartbeat is handed back to the worker's loop, where the SDK expects it."""
+    outer = asyncio.get_running_loop()
+    loop = asyncio.new_event_loop()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            # Stopped when the call finished or was cancelled: let cancellations land.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        finally:
+            loop.close()
+
+    threading.Thread(target=serve, name=name, daemon=True).start()
+
+    async def body() -> Any:
+        _hand_heartbeats_to(outer)
+        return await fn(arg)
+
+    def stop(_: Any) -> None:
+        loop.call_soon_threadsafe(loop.stop)
+
+    try:
+        # The task starts in a copy of this context: the activity's info() is there.
+        future = asyncio.run_coroutine_threadsafe(body(), loop)
+    except BaseException:
+        loop.call_soon_threadsafe(loop.stop)
+        raise
+    future.add_done_callback(stop)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+
+
+def _hand_heartbeats_to(loop: asyncio.AbstractEventLoop) -> None:
+    """In the isolated loop's task: make ``activity.heartbeat()`` run on the worker's loop
+    (the SDK schedules the heartbeat there with ``asyncio.create_task``)."""
+    from temporalio import activity as t_activity
+
+    try:
+        current = t_activity._Context.current()  # no public way to rebind the heartbeat
+    except RuntimeError:
+        return
+    original = current.heartbeat
+    if original is None:
+        return
+
+    def heartbeat(*details: Any) -> None:
+        loop.call_soon_threadsafe(original, *details)
+
+    t_activity._Context.set(dataclasses.replace(current, heartbeat=heartbeat))

