@@ -61,6 +61,9 @@ UNITS = {
     "weeks": 604800,
 }
 ROOTS = ("customer", "trigger", "event")
+# The longest wait, `within` or re-entry period (5 years): a longer one is almost surely a
+# typo, and a deadline far enough out overflows the calendar inside the workflow.
+MAX_DURATION_SECONDS = 1826 * 86400
 _JOURNEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TYPE_WORDS = {
     "str": "a string",
@@ -509,6 +512,14 @@ class _Compiler:
         seconds = amount * factor
         if d.negative or seconds <= 0:
             self.error(text, "a duration must be longer than zero", d.start)
+            return None
+        if seconds > MAX_DURATION_SECONDS:
+            self.error(
+                text,
+                "a duration must be at most 1826 days (5 years)",
+                d.start,
+                "for a yearly rhythm, end the journey and let it start again (reentry)",
+            )
             return None
         if not math.isclose(seconds, round(seconds)):
             self.error(text, "a duration must be a whole number of seconds", d.start)

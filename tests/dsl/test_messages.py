@@ -105,6 +105,13 @@ STEP_CASES = [
         "             ^",
     ),
     (
+        "- wait 520000 weeks",
+        "r.yaml:8:14: error: a duration must be at most 1826 days (5 years)\n"
+        "      - wait 520000 weeks\n"
+        "             ^\n"
+        "hint: for a yearly rhythm, end the journey and let it start again (reentry)",
+    ),
+    (
         "- wait 2 dayz",
         "r.yaml:8:16: error: unknown time unit 'dayz'\n"
         "      - wait 2 dayz\n"
