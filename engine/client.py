@@ -261,3 +261,34 @@ async def send_event(
 async def get_status(client, customer_id: str) -> dict:
     handle = client.get_workflow_handle(customer_workflow_id(customer_id))
     return await handle.query("status")
+
+
+async def diagnose(client, customer_id: str) -> str:
+    """Why a customer cannot answer ``status``: unknown, or known but failing (its workflow
+    task fails on every attempt, with the error), or between runs; one readable line."""
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.service import RPCError, RPCStatusCode
+
+    handle = client.get_workflow_handle(customer_workflow_id(customer_id))
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return f"no customer {customer_id!r}"
+        raise
+    raw = desc.raw_description
+    if desc.status is not None and desc.status.name != "RUNNING":
+        return f"customer {customer_id!r}: its workflow is {desc.status.name.lower()}"
+    attempt = raw.pending_workflow_task.attempt if raw.HasField("pending_workflow_task") else 0
+    cause = ""
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            failure = event.workflow_task_failed_event_attributes.failure
+            cause = failure.message or str(event.workflow_task_failed_event_attributes.cause)
+    if attempt > 1 or cause:
+        return (
+            f"customer {customer_id!r} is FAILING: its workflow task failed"
+            f"{f' {attempt - 1} times' if attempt > 1 else ''}: {cause or 'unknown error'}"
+            " (events for it are kept and processed once the cause is fixed)"
+        )
+    return f"customer {customer_id!r} did not answer (it may be between runs; try again)"

@@ -33,17 +33,24 @@ with workflow.unsafe.imports_passed_through():
     from dsl.ir import Journey, journey_from_dict
     from engine.config import calls_task_queue
     from workflows.state import (
+        ACTIVE_LIMIT,
+        INBOX_CARRY_BYTES,
+        INBOX_HISTORY_FACTOR,
         JOURNAL_LIMIT,
+        PROFILE_LIMIT_BYTES,
         SEEN_IDS_LIMIT,
+        VARS_LIMIT_BYTES,
         CustomerInput,
         CustomerState,
         Instance,
         advance,
         bounded_append,
         enter_block,
+        json_size,
         leave_block,
         position_label,
         resolve_step,
+        summarise,
     )
 
 LOOKUP_ACTIVITY = "lookup_journeys"
@@ -65,6 +72,9 @@ LOOKUP_TIMEOUT = timedelta(seconds=10)
 TRIGGER_CACHE_TTL = timedelta(seconds=60)
 PATCH_TRIGGER_CACHE = "trigger-cache-v1"
 PATCH_CALL_LIMITS = "call-limits-v1"  # calls on their own task queue, with schedule-to-close
+# Bounded state: profile, journey variables, journeys in flight and the events carried
+# through continue-as-new stay within workflows.state's limits (docs/reliability.md).
+PATCH_STATE_BOUNDS = "state-bounds-v1"
 
 
 def iso(dt: datetime) -> str:
@@ -97,6 +107,7 @@ class CustomerWorkflow:
         self.journeys: dict[str, Journey] = {}  # hash -> parsed pinned journey
         self.draining = False
         self.busy = False  # an event is being processed
+        self.bounded = False  # set in run(): PATCH_STATE_BOUNDS
 
     def _now(self) -> datetime:
         return workflow.now() + self.clock_offset
@@ -105,6 +116,7 @@ class CustomerWorkflow:
 
     @workflow.run
     async def run(self, inp: CustomerInput) -> None:
+        self.bounded = workflow.patched(PATCH_STATE_BOUNDS)
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
         while True:
@@ -160,9 +172,22 @@ class CustomerWorkflow:
             "profile": self.s.profile,
             "active": active,
             "journal": self.s.journal,
+            "journal_total": self.s.journal_seq,  # lines ever written; `journal` keeps the last
             "events_processed": self.s.events_processed,
             "inbox": len(self.s.inbox),
             "now": iso(now),
+        }
+
+    @workflow.query(name="progress")
+    def progress(self, since: int = 0) -> dict:
+        """Journal lines numbered after ``since`` and the next wake-up: how a simulation
+        collects every action, however many, without reading the bounded journal whole."""
+        first = self.s.journal_seq - len(self.s.journal) + 1  # number of the oldest line kept
+        return {
+            "lines": self.s.journal[max(0, since + 1 - first) :],
+            "seq": self.s.journal_seq,
+            "lost": max(0, first - since - 1),
+            "next_wake": self.next_wake(),
         }
 
     @workflow.query(name="next_wake")
@@ -181,10 +206,17 @@ class CustomerWorkflow:
 
     def _should_continue(self, inp: CustomerInput) -> bool:
         info = workflow.info()
-        return (
+        due = (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() >= inp.history_limit
         ) and not self.busy
+        if due and self.bounded and self.s.inbox:
+            # Carrying a burst of events could pass the payload limit: work it off first
+            # (unless history itself is getting dangerous).
+            length = info.get_current_history_length()
+            if length < INBOX_HISTORY_FACTOR * inp.history_limit:
+                return json_size(self.s.inbox) <= INBOX_CARRY_BYTES
+        return due
 
     async def _process(self, event: dict) -> None:
         event_id = event.get("id")
@@ -195,8 +227,18 @@ class CustomerWorkflow:
         self.s.events_processed += 1
         etype = event.get("type", "")
         updates = event.get("customer")
-        if isinstance(updates, dict):
-            self.s.profile.update(updates)
+        if isinstance(updates, dict) and updates:
+            if self.bounded and json_size({**self.s.profile, **updates}) > PROFILE_LIMIT_BYTES:
+                self._note(
+                    "refused",
+                    reason="profile_limit",
+                    event_type=etype,
+                    event_id=event_id or "",
+                    detail=f"the profile update would pass {PROFILE_LIMIT_BYTES} bytes; "
+                    "the profile was left as it was",
+                )
+            else:
+                self.s.profile.update(updates)
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         now = self._now()
 
@@ -260,8 +302,20 @@ class CustomerWorkflow:
             value = evaluator.evaluate(journey.key, ctx)
             key = "" if value is None else str(value)
         entry_key = f"{journey.name}|{key}"
-        if any(i.journey == journey.name and i.key == key for i in self.s.instances.values()):
-            return  # one active instance per journey and key
+        active = [
+            i.id for i in self.s.instances.values() if i.journey == journey.name and i.key == key
+        ]
+        if active:  # one active instance per journey and key: say so, never silently
+            self._note("not_started", journey=journey.name, reason="active", instance=active[0])
+            return
+        if self.bounded and len(self.s.instances) >= ACTIVE_LIMIT:
+            self._note(
+                "not_started",
+                journey=journey.name,
+                reason="active_limit",
+                detail=f"{ACTIVE_LIMIT} journeys are in flight for this customer",
+            )
+            return
         last = self.s.entries.get(entry_key)
         mode = journey.reentry.mode
         if last is not None:
@@ -316,6 +370,18 @@ class CustomerWorkflow:
             "action": action,
         }
         line.update(fields)
+        self._append(line)
+
+    def _note(self, action: str, journey: str = "", **fields) -> None:
+        """A journal line about the customer rather than one journey (refusals, skips)."""
+        line = {"at": iso(self._now()), "customer_id": self.s.customer_id, "journey": journey}
+        line["action"] = action
+        line.update(fields)
+        self._append(line)
+
+    def _append(self, line: dict) -> None:
+        self.s.journal_seq += 1
+        line["seq"] = self.s.journal_seq
         bounded_append(self.s.journal, line, JOURNAL_LIMIT)
 
     def _end(self, inst: Instance, reason: str, **fields) -> None:
@@ -374,10 +440,11 @@ class CustomerWorkflow:
             return None
         if kind == "set":
             value = evaluator.evaluate(step.value, self._ctx(inst, now))
-            if step.target == "customer":
-                self.s.profile[step.name] = value
-            else:
-                inst.vars[step.name] = value
+            target = self.s.profile if step.target == "customer" else inst.vars
+            limit = PROFILE_LIMIT_BYTES if step.target == "customer" else VARS_LIMIT_BYTES
+            if self.bounded and json_size({**target, step.name: value}) > limit:
+                return self._too_big(step, f"set {step.target}.{step.name}", limit)
+            target[step.name] = value
             advance(inst.pos)
             return None
         if kind == "call":
@@ -537,12 +604,30 @@ class CustomerWorkflow:
                 outcome[1]["error_type"] = "Timeout"
             return outcome
         if step.bind:
+            if self.bounded and json_size({**inst.vars, step.bind: result}) > VARS_LIMIT_BYTES:
+                return self._too_big(step, f"the result of {step.activity}()", VARS_LIMIT_BYTES)
             inst.vars[step.bind] = result
         self._log(
-            inst, "call", at=now, activity=step.activity, result=result, origin=str(step.origin)
+            inst,
+            "call",
+            at=now,
+            activity=step.activity,
+            result=summarise(result),
+            origin=str(step.origin),
         )
         advance(inst.pos)
         return None
+
+    def _too_big(self, step, what: str, limit: int) -> tuple:
+        """End the journey (reason failed) rather than let its state grow past a bound."""
+        return (
+            "failed",
+            {
+                "error": f"{what} would pass the journey's limit of {limit} bytes",
+                "error_type": "StateLimit",
+                "origin": str(step.origin),
+            },
+        )
 
     def _failed(self, inst: Instance, step, err: ActivityError) -> tuple:
         cause = err.cause

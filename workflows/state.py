@@ -13,6 +13,7 @@ run after continue-as-new.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,16 @@ from dsl.ir import Step
 # continue-as-new; bounded so history payloads stay small).
 SEEN_IDS_LIMIT = 1000
 JOURNAL_LIMIT = 500
+# Bounds on what one customer's state may hold (docs/reliability.md): the state is the
+# continue-as-new payload, and Temporal fails a workflow task whose payload passes 2 MB.
+PROFILE_LIMIT_BYTES = 64 * 1024  # the profile as JSON; an update past it is refused
+VARS_LIMIT_BYTES = 16 * 1024  # one journey's variables as JSON (call results, set NAME)
+ACTIVE_LIMIT = 20  # journeys in flight at once; a start beyond it is refused and reported
+JOURNAL_VALUE_BYTES = 1024  # a journal field (a call result) longer than this is summarised
+# Continue-as-new carries the unprocessed events too: carry at most this much of them
+# (the rest are processed first), unless history is this many times its limit.
+INBOX_CARRY_BYTES = 256 * 1024
+INBOX_HISTORY_FACTOR = 4
 
 
 @dataclass
@@ -58,6 +69,7 @@ class CustomerState:
     epoch: str = ""  # set once, from the first run's id; kept across continue-as-new
     triggers: list[str] = field(default_factory=list)  # event types the plan reacts to
     triggers_at: str = ""  # when ``triggers`` was last fetched (ISO)
+    journal_seq: int = 0  # journal lines ever written; each line carries its number
 
 
 @dataclass
@@ -97,6 +109,17 @@ def leave_block(pos: list) -> bool:
     del pos[-2:]
     pos[-1] += 1
     return True
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON (what it costs in a payload)."""
+    return len(json.dumps(value, separators=(",", ":"), default=str))
+
+
+def summarise(value: Any, limit: int = JOURNAL_VALUE_BYTES) -> Any:
+    """``value`` itself when small; else a note of its size (journal lines stay small)."""
+    size = json_size(value)
+    return value if size <= limit else {"omitted": f"{size} bytes"}
 
 
 def position_label(pos: list) -> str:

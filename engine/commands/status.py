@@ -40,9 +40,13 @@ def format_status(status: dict, history: int = 10) -> str:
         lines.append(f"  {label}: {where}; started {inst['started_at']}")
     recent = status["journal"][-history:] if history else []
     if recent:
-        lines.append("recent actions:")
+        total = status.get("journal_total", len(status["journal"]))
+        shown = f" (the latest {len(recent)} of {total}; --history N for more)"
+        lines.append(f"recent actions{shown if total > len(recent) else ''}:")
         for a in recent:
             detail = a.get("subject") or a.get("reason") or a.get("activity") or ""
+            if a.get("status") not in (None, "sent"):
+                detail = f"[{a['status']}] {detail}".strip()
             extra = a.get("template") or ""
             lines.append(
                 f"  {a['at']}  {a['journey']:<24} {a['action']:<7} {extra} {detail}".rstrip()
@@ -57,7 +61,7 @@ def run(args) -> ExitCode:
 async def _run(args) -> ExitCode:
     from temporalio.service import RPCError
 
-    from engine.client import get_status
+    from engine.client import diagnose, get_status
     from engine.runtime import connect
 
     try:
@@ -66,8 +70,11 @@ async def _run(args) -> ExitCode:
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return ExitCode.FAILURE
-    except RPCError as err:
-        print(f"error: no customer {args.customer_id!r} ({err.message})", file=sys.stderr)
+    except RPCError:
+        try:
+            print(f"error: {await diagnose(client, args.customer_id)}", file=sys.stderr)
+        except RPCError as err:
+            print(f"error: customer {args.customer_id!r}: {err.message}", file=sys.stderr)
         return ExitCode.PROBLEMS
     print(json.dumps(status, indent=2) if args.json else format_status(status, args.history))
     return ExitCode.OK
