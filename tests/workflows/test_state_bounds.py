@@ -91,3 +91,42 @@ def test_status_says_when_it_shows_only_the_latest_actions():
     }
     text = format_status(status, history=3)
     assert "recent actions (the latest 3 of 1800; --history N for more):" in text.splitlines()
+
+
+async def test_a_customer_whose_workflow_task_fails_is_reported_as_failing(tmp_path):
+    # Before: `status` said "no customer" for a customer that exists but is failing.
+    import uuid
+
+    from temporalio.testing import WorkflowEnvironment
+
+    from engine.client import diagnose
+    from engine.config import binary_path
+    from engine.simulator import quiet_runtime
+    from tests.workflows.harness import compile_store
+    from tests.workflows.test_durability import worker
+
+    templates = write_templates(tmp_path / "t", ["welcome"])
+    store = compile_store(SENDER + "journeys: {}\n", templates)
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary_path("temporal-test-server"), runtime=quiet_runtime()
+    )
+    try:
+        async with worker(env, store, templates, tmp_path) as (queue, _sink):
+            # A state the entity cannot load (as a broken deploy could leave one).
+            bad = {"customer_id": "c-bad", "state": {"customer_id": "c-bad", "seq": "x" * 3}}
+            bad["state"]["instances"] = {"i": {"id": "i"}}
+            handle = await env.client.start_workflow(
+                "CustomerWorkflow", bad, id="customer-c-bad", task_queue=queue
+            )
+            text = ""
+            for _ in range(200):
+                text = await diagnose(env.client, "c-bad")
+                if "FAILING" in text:
+                    break
+                await env.sleep(0.1)
+            assert text.startswith("customer 'c-bad' is FAILING: its workflow task failed")
+            unknown = await diagnose(env.client, f"nobody-{uuid.uuid4().hex[:4]}")
+            assert unknown.startswith("no customer")
+            await handle.terminate()
+    finally:
+        await env.shutdown()
