@@ -235,6 +235,7 @@ async def send_event(
     event: dict,
     task_queue: str = TASK_QUEUE,
     clock_offset: float = 0.0,
+    history_limit: int | None = None,
     allow_offset: bool = False,
 ) -> str:
     """Deliver one event to its customer's entity, starting it if needed; returns the id.
@@ -249,7 +250,11 @@ async def send_event(
     workflow_id = customer_workflow_id(event["customer_id"])
     await client.start_workflow(
         CustomerWorkflow.run,
-        CustomerInput(customer_id=event["customer_id"], clock_offset=clock_offset),
+        CustomerInput(
+            customer_id=event["customer_id"],
+            clock_offset=clock_offset,
+            **({"history_limit": history_limit} if history_limit else {}),
+        ),
         id=workflow_id,
         task_queue=task_queue,
         start_signal="event",

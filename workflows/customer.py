@@ -135,6 +135,9 @@ class CustomerWorkflow:
         # Carry only the pinned plans that journeys in flight still use.
         in_use = {inst.hash for inst in self.s.instances.values()}
         self.s.plans = {h: p for h, p in self.s.plans.items() if h in in_use}
+        await self._continue_as_new(inp)
+
+    async def _continue_as_new(self, inp: CustomerInput) -> None:
         workflow.continue_as_new(
             CustomerInput(
                 customer_id=inp.customer_id,

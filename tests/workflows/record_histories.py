@@ -2,10 +2,14 @@
 ``python -m tests.workflows.record_histories LABEL`` (LABEL names the interpreter version,
 e.g. the newest ``workflow.patched`` id).
 
-Runs the shipped rules over the sample events on the time-skipping server and saves each
-customer's history to tests/workflows/histories/. Commit new files when the interpreter
-changes; never overwrite old ones, since replaying them is what proves a change is safe
-for journeys already in flight.
+Two scenarios, each run on the time-skipping server, each customer's every run saved to
+tests/workflows/histories/:
+- the shipped rules over the sample events (``samples/events.jsonl``);
+- ``PATHS``: one journey that walks every interpreter path (send, notify, call, both
+  branches of ``wait for``, ``if``, ``exit``, a goal, a plain timer) and a customer with a
+  tiny history limit whose runs drain and continue as new while journeys wait.
+Commit new files when the interpreter changes; never overwrite old ones, since replaying
+them is what proves a change is safe for journeys already in flight.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,16 +25,118 @@ from engine.simulator import read_events, simulate
 
 OUT = Path(__file__).parent / "histories"
 
+PATHS_RULES = """
+settings:
+  sender: "Acme <hello@acme.test>"
+  teams:
+    support: support@acme.test
+journeys:
+  paths:
+    trigger: go
+    goal: order.placed
+    steps:
+      - send t
+      - notify support with t
+      - call create_ticket(priority="low", complaint="c-1") as ticket
+      - set customer.ticket = ticket.id
+      - wait for reply.sent within 1 day:
+          received:
+            - send t
+          timeout:
+            - send t
+      - if customer.vip:
+          - exit
+      - wait 3 days
+      - send t
+  after:
+    # started by the later page.viewed: commands after a journey ended, so that a command
+    # added where it ended cannot go unseen by the replay
+    trigger: page.viewed
+    steps:
+      - send t
+"""
 
-async def main(label: str) -> None:
-    start = datetime(2030, 1, 1, tzinfo=UTC)
-    events = read_events("samples/events.jsonl", start)
-    result = await simulate(
-        events, "rules", "templates", start, timedelta(days=40), keep_histories=True
+PATHS_EVENTS = [
+    # received branch, then the timer, then completed
+    ("+0s", "c-recv", "go", {}),
+    ("+2h", "c-recv", "reply.sent", {}),
+    # timeout branch, then exit
+    ("+0s", "c-exit", "go", {"vip": True}),
+    # the goal arrives during the timer
+    ("+0s", "c-goal", "go", {}),
+    ("+2d", "c-goal", "order.placed", {}),
+    # an event after each journey has ended, starting `after` (see PATHS_RULES)
+    ("+6d", "c-recv", "page.viewed", {}),
+    ("+6d", "c-exit", "page.viewed", {}),
+    ("+6d", "c-goal", "page.viewed", {}),
+]
+# A customer whose runs continue as new every few events (history_limit below), with
+# journeys parked in a timer and in a `wait for` across the drains.
+PATHS_CAN_EVENTS = [("+0s", "c-can", "go", {})] + [
+    (f"+{h}h", "c-can", "page.viewed", {}) for h in range(1, 30, 2)
+]
+
+
+def _events(rows, start):
+    lines = [
+        json.dumps(
+            {
+                "id": f"{cid}-{i}",
+                "type": etype,
+                "customer_id": cid,
+                "at": at,
+                "customer": {"email": f"{cid}@example.test", **profile},
+            }
+        )
+        for i, (at, cid, etype, profile) in enumerate(rows)
+    ]
+    path = Path(tempfile.mkdtemp()) / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return read_events(path, start)
+
+
+def paths_folders() -> tuple[Path, Path]:
+    root = Path(tempfile.mkdtemp(prefix="paths-"))
+    (root / "rules").mkdir()
+    (root / "rules" / "paths.yaml").write_text(PATHS_RULES)
+    (root / "templates").mkdir()
+    (root / "templates" / "t.html.j2").write_text(
+        "<html><head><title>{% block subject %}Hello{% endblock %}</title></head>"
+        "<body><p>Hi</p></body></html>\n"
     )
+    return root / "rules", root / "templates"
+
+
+async def record_paths(start: datetime) -> dict:
+    rules, templates = paths_folders()
+    histories = {}
+    for rows, limit in ((PATHS_EVENTS, None), (PATHS_CAN_EVENTS, 40)):
+        result = await simulate(
+            _events(rows, start),
+            rules,
+            templates,
+            start,
+            timedelta(days=10),
+            keep_histories=True,
+            history_limit=limit,
+        )
+        histories.update(result.histories)
+    return histories
+
+
+async def main(label: str, scenario: str) -> None:
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    if scenario == "paths":
+        histories = await record_paths(start)
+    else:
+        events = read_events("samples/events.jsonl", start)
+        result = await simulate(
+            events, "rules", "templates", start, timedelta(days=40), keep_histories=True
+        )
+        histories = result.histories
     OUT.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d")
-    for wf_id, history in result.histories.items():
+    for wf_id, history in histories.items():
         path = OUT / f"{stamp}-{label}-{wf_id}.json"
         if not path.exists():
             path.write_text(json.dumps(history))
@@ -37,4 +144,5 @@ async def main(label: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "current"))
+    args = sys.argv[1:]
+    asyncio.run(main(args[0] if args else "current", args[1] if len(args) > 1 else "samples"))

@@ -1,0 +1,82 @@
+"""Deliberately changed interpreters, for ``test_replay_mutations``: each adds a command
+(a one-second timer) on one interpreter path, as a careless change would. Replaying the
+recorded histories with one of them must fail; if it did not, the histories would not
+cover that path and the replay test could not protect journeys in flight.
+
+Each mutant is registered under the real workflow's name, so the replayer takes it for
+the workflow that recorded the history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.customer import CustomerWorkflow
+    from workflows.state import CustomerInput
+
+
+def as_customer_workflow(cls):
+    """``cls`` (a subclass of CustomerWorkflow) as a workflow named CustomerWorkflow."""
+
+    def __init__(self, inp: CustomerInput) -> None:
+        CustomerWorkflow.__init__(self, inp)
+
+    async def run(self, inp: CustomerInput) -> None:
+        await CustomerWorkflow.run(self, inp)
+
+    # The SDK refuses methods of local classes; these are module-level in all but name.
+    cls.__qualname__ = cls.__name__
+    __init__.__qualname__, run.__qualname__ = f"{cls.__name__}.__init__", f"{cls.__name__}.run"
+    cls.__init__, cls.run = workflow.init(__init__), workflow.run(run)
+    return workflow.defn(name="CustomerWorkflow", sandboxed=False)(cls)
+
+
+@as_customer_workflow
+class Unchanged(CustomerWorkflow):
+    """The real interpreter, unsandboxed like the mutants (the control)."""
+
+
+async def _extra_timer() -> None:
+    await workflow.sleep(timedelta(seconds=1))
+
+
+@as_customer_workflow
+class TimerBeforeContinueAsNew(CustomerWorkflow):
+    async def _continue_as_new(self, inp) -> None:
+        await _extra_timer()
+        await super()._continue_as_new(inp)
+
+
+def _before_step(kind: str):
+    class Mutant(CustomerWorkflow):
+        async def _execute(self, inst, journey, step):
+            if step.kind == kind:
+                await _extra_timer()
+            return await super()._execute(inst, journey, step)
+
+    Mutant.__name__ = f"TimerBefore_{kind}"
+    return as_customer_workflow(Mutant)
+
+
+@as_customer_workflow
+class GoalIgnored(CustomerWorkflow):
+    """Journeys no longer end at their goal (they keep waiting, then send)."""
+
+    def _journey(self, plan_hash):
+        import dataclasses
+
+        return dataclasses.replace(super()._journey(plan_hash), goal=None)
+
+
+MUTANTS = {
+    "timer before continue-as-new (drain)": (TimerBeforeContinueAsNew, "c-can.run0"),
+    "timer before exit": (_before_step("exit"), "c-exit"),
+    "timer before call": (_before_step("call"), "c-recv"),
+    "timer before notify": (_before_step("notify"), "c-recv"),
+    "timer before wait for (received)": (_before_step("wait_for"), "c-recv"),
+    "timer before wait for (timeout)": (_before_step("wait_for"), "c-exit"),
+    "timer before send": (_before_step("send"), "c-goal"),
+    "goal ignored": (GoalIgnored, "c-goal"),
+}
