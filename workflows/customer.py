@@ -21,6 +21,7 @@ This module runs in Temporal's sandbox: no I/O, no YAML/Lark/Jinja; time is
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         JOURNAL_LIMIT,
         PROFILE_LIMIT_BYTES,
         SEEN_IDS_LIMIT,
+        STATE_START_LIMIT,
         VARS_LIMIT_BYTES,
         CustomerInput,
         CustomerState,
@@ -310,6 +312,14 @@ class CustomerWorkflow:
         ]
         if active:  # one active instance per journey and key: say so, never silently
             self._note("not_started", journey=journey.name, reason="active", instance=active[0])
+            return
+        if self.bounded and json_size(dataclasses.asdict(self.s)) > STATE_START_LIMIT:
+            self._note(
+                "not_started",
+                journey=journey.name,
+                reason="state_limit",
+                detail=f"the customer's state is past {STATE_START_LIMIT} bytes",
+            )
             return
         if self.bounded and len(self.s.instances) >= ACTIVE_LIMIT:
             self._note(

@@ -27,7 +27,8 @@ JOURNAL_LIMIT = 500
 # continue-as-new payload, and Temporal fails a workflow task whose payload passes 2 MB.
 PROFILE_LIMIT_BYTES = 64 * 1024  # the profile as JSON; an update past it is refused
 VARS_LIMIT_BYTES = 16 * 1024  # one journey's variables as JSON (call results, set NAME)
-ACTIVE_LIMIT = 20  # journeys in flight at once; a start beyond it is refused and reported
+ACTIVE_LIMIT = 10  # journeys in flight at once; a start beyond it is refused and reported
+STATE_START_LIMIT = 1024 * 1024  # no journey starts while the whole state is past this
 JOURNAL_VALUE_BYTES = 1024  # a journal field (a call result) longer than this is summarised
 # Continue-as-new carries the unprocessed events too: carry at most this much of them
 # (the rest are processed first), unless history is this many times its limit.

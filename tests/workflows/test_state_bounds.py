@@ -130,3 +130,18 @@ async def test_a_customer_whose_workflow_task_fails_is_reported_as_failing(tmp_p
             await handle.terminate()
     finally:
         await env.shutdown()
+
+
+async def test_journeys_in_flight_are_bounded_and_a_refused_start_is_reported(tmp_path):
+    from workflows.state import ACTIVE_LIMIT
+
+    templates = write_templates(tmp_path / "t", ["welcome"])
+    rules = (
+        SENDER + "journeys:\n  j:\n    trigger: go\n    key: trigger.n\n    reentry: always\n"
+        "    steps:\n      - wait 2 days\n"
+    )
+    events = [event("go", "c1", day=i / 100, data={"n": i}) for i in range(ACTIVE_LIMIT + 2)]
+    result = await run(rules, templates, events, until=timedelta(days=5))
+    assert len(ends(result)) == ACTIVE_LIMIT
+    refused = [a for a in result.actions if a["action"] == "not_started"]
+    assert [a["reason"] for a in refused] == ["active_limit", "active_limit"]
