@@ -19,8 +19,20 @@ def calls_task_queue(task_queue: str) -> str:
     return task_queue + CALLS_QUEUE_SUFFIX
 
 
+# Temporal refuses workflow ids over 1,000 bytes; 256 characters of customer id can be
+# 1,024 bytes of UTF-8.
+MAX_WORKFLOW_ID_BYTES = 1000
+
+
 def customer_workflow_id(customer_id: str) -> str:
-    return f"{CUSTOMER_WORKFLOW_PREFIX}{customer_id}"
+    """``customer-<id>``; an id too long for Temporal in UTF-8 is hashed instead, under a
+    form (``customer:sha256:…``) that no ``customer-…`` id can ever equal."""
+    plain = f"{CUSTOMER_WORKFLOW_PREFIX}{customer_id}"
+    if len(plain.encode("utf-8")) <= MAX_WORKFLOW_ID_BYTES:
+        return plain
+    import hashlib
+
+    return "customer:sha256:" + hashlib.sha256(customer_id.encode("utf-8")).hexdigest()
 
 
 def data_dir() -> Path:

@@ -251,3 +251,14 @@ async def test_the_python_client_refuses_before_sending(temporal):
     with pytest.raises(EventError, match="non-printable character U\\+000A"):
         await send_event(temporal.client, {**GOOD, "customer_id": customer_id})
     assert not await started(temporal, customer_id)
+
+
+async def test_a_256_character_id_of_4_byte_characters_still_reaches_its_customer(temporal):
+    # 256 emoji are 1,024 bytes: "customer-" + them passed Temporal's 1,000-byte id limit
+    # (before: `WorkflowId exceeds maximum allowed length (1033/1000)` on the dev server).
+    customer_id = "\N{GRINNING FACE}" * 255 + uuid.uuid4().hex[:1]
+    workflow_id = customer_workflow_id(customer_id)
+    assert workflow_id.startswith("customer:sha256:") and len(workflow_id.encode()) <= 1000
+    assert customer_workflow_id("c-1") == "customer-c-1"  # ordinary ids keep their form
+    await send_event(temporal.client, {**GOOD, "customer_id": customer_id})
+    assert await started(temporal, customer_id)
