@@ -11,7 +11,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from engine.runtime import run_worker
+from engine.runtime.worker import run_worker
 
 if __name__ == "__main__":
     ready = os.environ.get("LIFECYCLE_READY_FILE")

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from temporalio.exceptions import ApplicationError
 
-from engine.config import data_dir
-from engine.registry import activity
+from engine.runtime.config import data_dir
+from engine.runtime.registry import activity
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 

@@ -48,19 +48,19 @@ from temporalio.worker import Worker  # noqa: E402
 
 from bench import handwritten  # noqa: E402
 from dsl.compiler import compile_text  # noqa: E402
-from engine.activities import EmailActivities  # noqa: E402
-from engine.client import get_status, send_event  # noqa: E402
-from engine.config import customer_workflow_id  # noqa: E402
-from engine.ledger import open_ledger  # noqa: E402
-from engine.runtime import (  # noqa: E402
-    EmbeddedTemporal,
-    PlanStore,
-    build_worker,
-    connect,
-    workflow_runner,
+from engine.delivery.email_activity import EmailActivities  # noqa: E402
+from engine.delivery.ledger import open_ledger  # noqa: E402
+from engine.delivery.smtp import SmtpSettings  # noqa: E402
+from engine.runtime.client import (  # noqa: E402
+    connect,  # noqa: E402
+    get_status,
+    send_event,
 )
-from engine.smtp import SmtpSettings  # noqa: E402
-from engine.smtp_sink import SmtpSink, free_port  # noqa: E402
+from engine.runtime.config import customer_workflow_id  # noqa: E402
+from engine.runtime.plans import PlanStore  # noqa: E402
+from engine.runtime.servers import EmbeddedTemporal  # noqa: E402
+from engine.runtime.worker import build_worker, workflow_runner  # noqa: E402
+from engine.tools.smtp_sink import SmtpSink, free_port  # noqa: E402
 
 TEMPLATES = ROOT / "templates"
 BENCH_RULES = """\
@@ -95,7 +95,7 @@ def profile(cid: str) -> dict:
 
 
 def handwritten_worker(client, email, queue: str, workflows: list, **extra) -> Worker:
-    """The same worker settings as ``engine.runtime.build_worker``, other workflows."""
+    """The same worker settings as ``engine.runtime.worker.build_worker``, other workflows."""
     return Worker(
         client,
         task_queue=queue,
@@ -289,9 +289,11 @@ def worker_child(args: argparse.Namespace) -> None:
         if args.cache is not None:
             # build_worker does not expose the cache size: give it a Worker with another
             # default, so the engine side still goes through build_worker unchanged.
-            import engine.runtime
+            import engine.runtime.worker
 
-            engine.runtime.Worker = functools.partial(Worker, max_cached_workflows=args.cache)
+            engine.runtime.worker.Worker = functools.partial(
+                Worker, max_cached_workflows=args.cache
+            )
         client = await connect(args.address)
         work = Path(tempfile.mkdtemp(prefix="bench-worker-"))
         ledger = await open_ledger(None, work / "ledger.sqlite")

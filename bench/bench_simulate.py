@@ -6,7 +6,7 @@ Out: a table on stdout: N customers through ``rules/onboarding.yaml``'s ``welcom
 (welcome -> 2 days -> first-order nudge -> 5 days without an order -> last call -> 1 week
 -> no club invite: 3 emails, 14 simulated days each) with
 
-- the engine: ``engine.simulator.simulate()`` over the shipped rules and templates;
+- the engine: ``engine.tools.simulator.simulate()`` over the shipped rules and templates;
 - a hand-written workflow doing the same steps (``bench/handwritten.py``
   ``WelcomeWorkflow``), same email activity and worker settings, started by
   signal-with-start and awaited with time skipping unlocked once (FINDINGS.md: a
@@ -44,13 +44,13 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench import handwritten  # noqa: E402
 from bench.bench_runtime import handwritten_worker  # noqa: E402
-from engine.activities import EmailActivities  # noqa: E402
-from engine.config import binary_path  # noqa: E402
-from engine.ledger import open_ledger  # noqa: E402
-from engine.runtime import PlanStore  # noqa: E402
-from engine.simulator import simulate  # noqa: E402
-from engine.smtp import SmtpSettings  # noqa: E402
-from engine.smtp_sink import SmtpSink  # noqa: E402
+from engine.delivery.email_activity import EmailActivities  # noqa: E402
+from engine.delivery.ledger import open_ledger  # noqa: E402
+from engine.delivery.smtp import SmtpSettings  # noqa: E402
+from engine.runtime.config import binary_path  # noqa: E402
+from engine.runtime.plans import PlanStore  # noqa: E402
+from engine.tools.simulator import simulate  # noqa: E402
+from engine.tools.smtp_sink import SmtpSink  # noqa: E402
 
 RULES = ROOT / "rules"
 TEMPLATES = ROOT / "templates"

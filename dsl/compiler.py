@@ -82,7 +82,7 @@ class CompileResult:
     plan: ir.Plan
     problems: list[RulesError] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)  # template names the rules use
-    # The templates folder as it was read for this compile (engine.templates.TemplateSet):
+    # The templates folder as it was read for this compile (engine.delivery.templates.TemplateSet):
     # what the worker renders from once this plan goes live.
     template_set: object | None = None
 
@@ -326,10 +326,10 @@ class _Lowering:
 
 class _Compiler:
     def __init__(self, templates_dir, activities: dict | None, problems: list[RulesError]):
-        from engine.templates import TemplateSet
+        from engine.delivery.templates import TemplateSet
 
         if activities is None:
-            from engine.registry import load_registry
+            from engine.runtime.registry import load_registry
 
             activities = load_registry()
         self.activities = activities
@@ -758,7 +758,7 @@ class _Compiler:
             if self.template_ok[name.text] is None:
                 self.unknown_template(text, name)
             return
-        from engine.templates import template_file
+        from engine.delivery.templates import template_file
 
         path = self.templates_dir / template_file(name.text)
         if template_file(name.text) not in self.template_set.sources:
@@ -772,7 +772,7 @@ class _Compiler:
         name = node.template
         if self.template_ok.get(name.text) is not True:
             return  # unknown or broken: reported already
-        from engine.templates import template_file
+        from engine.delivery.templates import template_file
 
         if self._needs is None:
             self._needs = TemplateNeeds(self._env)
@@ -807,14 +807,14 @@ class _Compiler:
 
     def render_samples(self) -> None:
         """Render each template once per set of names its steps provide, with sample
-        values, in the render pool under the send-time limits (engine.render_pool), and
+        values, in the render pool under the send-time limits (engine.delivery.render_pool), and
         report what would fail for every customer: a layout or include that does not
         compile, the sandbox refusing an operation, or a time or memory limit. Other render
         errors depend on real data and are left out."""
         if not self.render_checks:
             return
-        from engine.email import TemplateRenderError
-        from engine.render_pool import shared_pool
+        from engine.delivery.message import TemplateRenderError
+        from engine.delivery.render_pool import shared_pool
 
         pool = shared_pool()
         jobs = []
@@ -854,7 +854,7 @@ class _Compiler:
 
     def unknown_template(self, text: Text, name: ast.Name) -> None:
         if self._available is None:
-            from engine.templates import available_templates
+            from engine.delivery.templates import available_templates
 
             self._available = available_templates(self.template_set)
         hint = did_you_mean(name.text, self._available)
@@ -865,7 +865,7 @@ class _Compiler:
     def compile_template(self, path: Path, file: str, used_by: Text) -> bool:
         import jinja2
 
-        from engine.templates import make_environment
+        from engine.delivery.templates import make_environment
 
         if self._env is None:
             self._env = make_environment(self.template_set)

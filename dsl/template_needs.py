@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _DEFAULT_FILTERS = ("default", "d")
-# engine.email renders these blocks once more on their own, in a context holding only
+# engine.delivery.message renders these blocks once more on their own, in a context holding only
 # the step's names: the template's top-level set / import / macro names are not there.
 _ALONE_BLOCKS = ("subject", "text")
 

@@ -1,6 +1,6 @@
 """The customer entity: one long-lived workflow per customer that runs their journeys.
 
-In: events by the ``event`` signal (usually signal-with-start from ``engine.client``).
+In: events by the ``event`` signal (usually signal-with-start from ``engine.runtime.client``).
 Out: emails and activity calls (via activities), a journal of actions, and the ``status``
 query (profile, active journeys and where each one waits).
 
@@ -32,7 +32,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 with workflow.unsafe.imports_passed_through():
     from dsl import evaluator
     from dsl.ir import Journey, journey_from_dict
-    from engine.config import calls_task_queue
+    from engine.runtime.config import calls_task_queue
     from workflows.state import (
         ACTIVE_LIMIT,
         INBOX_CARRY_BYTES,

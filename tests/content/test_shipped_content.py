@@ -15,8 +15,8 @@ import pytest
 
 from dsl import ir
 from dsl.compiler import compile_rules
-from engine.email import render_email
-from engine.templates import available_templates, make_environment
+from engine.delivery.message import render_email
+from engine.delivery.templates import available_templates, make_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -201,7 +201,7 @@ EXPECTED = [
 
 
 async def test_sample_events_drive_every_journey_as_designed():
-    from engine.simulator import read_events, simulate
+    from engine.tools.simulator import read_events, simulate
 
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     result = await simulate(read_events(EVENTS, start), RULES, TEMPLATES, start)

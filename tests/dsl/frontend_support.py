@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dsl.compiler import CompileResult, compile_text
-from engine.registry import ActivitySpec, Param
+from engine.runtime.registry import ActivitySpec, Param
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATES = FIXTURES / "templates"

@@ -8,7 +8,7 @@ import uuid
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from engine.config import binary_path
+from engine.runtime.config import binary_path
 from tests.dsl.sandbox_workflow import EvaluateExpressionsWorkflow
 
 

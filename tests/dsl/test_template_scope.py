@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from dsl.template_needs import TemplateNeeds
-from engine.email import TemplateRenderError, render_email
-from engine.templates import available_templates, make_environment
+from engine.delivery.message import TemplateRenderError, render_email
+from engine.delivery.templates import available_templates, make_environment
 
 from .frontend_support import FIXTURES, rendered
 from .frontend_support import compile_steps as shared_compile_steps

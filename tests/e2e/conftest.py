@@ -25,12 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.activities import EmailActivities
-from engine.client import get_status, send_event
-from engine.ledger import open_ledger
-from engine.runtime import EmbeddedTemporal, PlanStore, build_worker, connect
-from engine.smtp import SmtpSettings
-from engine.smtp_sink import SmtpSink, free_port
+from engine.delivery.email_activity import EmailActivities
+from engine.delivery.ledger import open_ledger
+from engine.delivery.smtp import SmtpSettings
+from engine.runtime.client import connect, get_status, send_event
+from engine.runtime.plans import PlanStore
+from engine.runtime.servers import EmbeddedTemporal
+from engine.runtime.worker import build_worker
+from engine.tools.smtp_sink import SmtpSink, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -11,8 +11,8 @@ import re
 
 from temporalio.api.enums.v1 import EventType, RetryState
 
-from engine.config import customer_workflow_id
-from engine.smtp_sink import SmtpSink, free_port
+from engine.runtime.config import customer_workflow_id
+from engine.tools.smtp_sink import SmtpSink, free_port
 from tests.e2e.conftest import (
     ends,
     event,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 
-from engine.runtime import port_open
-from engine.smtp_sink import free_port
+from engine.runtime.servers import port_open
+from engine.tools.smtp_sink import free_port
 from tests.e2e.conftest import REPO
 
 

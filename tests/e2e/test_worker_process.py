@@ -12,9 +12,9 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from engine.client import send_event
-from engine.runtime import connect, port_open
-from engine.smtp_sink import free_port
+from engine.runtime.client import connect, send_event
+from engine.runtime.servers import port_open
+from engine.tools.smtp_sink import free_port
 from tests.e2e.conftest import (
     BIN,
     clean_env,

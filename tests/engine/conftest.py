@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.smtp import SmtpSettings
-from engine.smtp_sink import SmtpSink
+from engine.delivery.smtp import SmtpSettings
+from engine.tools.smtp_sink import SmtpSink
 
 TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -12,7 +12,7 @@ from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
 
-from engine.smtp_sink import free_port
+from engine.tools.smtp_sink import free_port
 
 
 class DroppingRelay:

@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.create_ticket import CreateTicketInput, create_ticket
-from engine.registry import Param, load_registry, temporal_activities
+from engine.runtime.registry import Param, load_registry, temporal_activities
 
 
 @pytest.fixture(autouse=True)

@@ -21,12 +21,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from engine.activities import EmailActivities
-from engine.config import binary_path
-from engine.ledger import open_ledger
-from engine.runtime import workflow_runner
-from engine.simulator import quiet_runtime
-from engine.smtp import SmtpSettings
+from engine.delivery.email_activity import EmailActivities
+from engine.delivery.ledger import open_ledger
+from engine.delivery.smtp import SmtpSettings
+from engine.runtime.config import binary_path
+from engine.runtime.worker import workflow_runner
+from engine.tools.simulator import quiet_runtime
 from tests.engine.faulty_smtp import DroppingRelay
 from tests.workflows.send_workflow import SendOnceTestWorkflow
 

@@ -10,11 +10,11 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from engine.activities import FAULT_PAUSE_ENV, EmailActivities, SendEmailInput
-from engine.email import message_id_for
-from engine.ledger import open_ledger
-from engine.smtp import SmtpSettings
-from engine.smtp_sink import SmtpSink, free_port
+from engine.delivery.email_activity import FAULT_PAUSE_ENV, EmailActivities, SendEmailInput
+from engine.delivery.ledger import open_ledger
+from engine.delivery.message import message_id_for
+from engine.delivery.smtp import SmtpSettings
+from engine.tools.smtp_sink import SmtpSink, free_port
 from tests.engine.faulty_smtp import DroppingRelay
 
 SENDER = "Acme <hello@acme.test>"

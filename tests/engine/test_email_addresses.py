@@ -9,9 +9,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from engine.activities import EmailActivities
-from engine.email import AddressError, address_of
-from engine.ledger import open_ledger
+from engine.delivery.email_activity import EmailActivities
+from engine.delivery.ledger import open_ledger
+from engine.delivery.message import AddressError, address_of
 from tests.engine.test_email_activity import make_input
 
 

@@ -7,7 +7,7 @@ from email.parser import BytesParser
 
 import pytest
 
-from engine.email import (
+from engine.delivery.message import (
     AddressError,
     RenderedEmail,
     TemplateRenderError,
@@ -17,7 +17,7 @@ from engine.email import (
     message_id_for,
     render_email,
 )
-from engine.templates import make_environment
+from engine.delivery.templates import make_environment
 
 ANN = {"customer": {"name": "Ann", "email": "ann@example.test"}, "unsubscribe_url": ""}
 

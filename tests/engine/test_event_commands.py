@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from engine.cli import ExitCode, main
-from engine.client import EventError, parse_event
-from engine.commands.status import format_status
+from engine.cli.status import format_status
+from engine.runtime.client import EventError, parse_event
 
 
 @pytest.mark.parametrize(

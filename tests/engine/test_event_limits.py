@@ -1,4 +1,4 @@
-"""CONTRACT.md §2 intake limits, enforced by ``engine.client.parse_event`` for every way
+"""CONTRACT.md §2 intake limits, enforced by ``engine.runtime.client.parse_event`` for every way
 in: send-event (a file is checked whole, one bad line sends none), the simulator's
 ``read_events`` (which also takes offsets for ``at``) and the Python client's
 ``send_event``."""
@@ -17,15 +17,15 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from engine.cli import ExitCode, main
-from engine.client import EventError, parse_event, send_event
-from engine.config import (
+from engine.runtime.client import EventError, parse_event, send_event
+from engine.runtime.config import (
     MAX_CUSTOMER_ID_CHARS,
     MAX_EVENT_BYTES,
     MAX_EVENT_DEPTH,
     binary_path,
     customer_workflow_id,
 )
-from engine.simulator import SimulationError, quiet_runtime, read_events
+from engine.tools.simulator import SimulationError, quiet_runtime, read_events
 
 GOOD = {"type": "order.placed", "customer_id": "c-1"}
 

@@ -11,7 +11,7 @@ import pytest
 
 from dsl.ir import Call, Exit, Expr, If, Journey, Origin, Send, Set, Wait, WaitFor
 from engine.cli import ExitCode, main
-from engine.graph import build_graph, human_duration, mermaid_text, to_mermaid, to_svg
+from engine.tools.graph import build_graph, human_duration, mermaid_text, to_mermaid, to_svg
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES, TEMPLATES = str(ROOT / "rules"), str(ROOT / "templates")
@@ -223,7 +223,7 @@ def test_svg_is_well_formed_and_draws_every_node(tmp_path, capsys):
 
 
 def test_svg_boxes_do_not_overlap():
-    from engine.graph import layout
+    from engine.tools.graph import layout
 
     boxes, _ = layout(build_graph(_journey("complaint-handling")))
     real = [b for b in boxes.values() if b.shape != "dummy"]

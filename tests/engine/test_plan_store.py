@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from engine.runtime import PlanError, PlanStore
+from engine.runtime.plans import PlanError, PlanStore
 
 RULES = """
 journeys:
@@ -75,7 +75,7 @@ def test_a_worker_refuses_to_start_on_rules_that_do_not_compile(folders):
 
 
 def send_input(key: str):
-    from engine.activities import SendEmailInput
+    from engine.delivery.email_activity import SendEmailInput
 
     return SendEmailInput(
         idempotency_key=key,
@@ -96,8 +96,8 @@ async def test_a_broken_template_edit_keeps_the_previous_set_and_sends_still_ren
     worker runs changes nothing; the next send renders the last good set."""
     from temporalio.testing import ActivityEnvironment
 
-    from engine.activities import EmailActivities
-    from engine.ledger import open_ledger
+    from engine.delivery.email_activity import EmailActivities
+    from engine.delivery.ledger import open_ledger
 
     rules, templates = folders
     hello = templates / "hello.html.j2"

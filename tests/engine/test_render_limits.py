@@ -1,6 +1,6 @@
 """Rendering is bounded in time and memory and runs off the worker's event loop: template
 bombs and sandbox escapes fail with the template's file and line, in render processes
-(engine.render_pool), and the email activity turns them into a non-retryable TemplateError.
+(engine.delivery.render_pool), and the email activity turns them into a non-retryable TemplateError.
 Limits are small here (LIFECYCLE_RENDER_TIMEOUT / _MEMORY_MB) so the tests stay fast."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from jinja2.sandbox import SecurityError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from engine.activities import EmailActivities, SendEmailInput
-from engine.email import TemplateRenderError, render_email
-from engine.ledger import open_ledger
-from engine.render_pool import RenderLimits, RenderPool, SampleValue, shared_pool
-from engine.templates import TemplateSet, make_environment
+from engine.delivery.email_activity import EmailActivities, SendEmailInput
+from engine.delivery.ledger import open_ledger
+from engine.delivery.message import TemplateRenderError, render_email
+from engine.delivery.render_pool import RenderLimits, RenderPool, SampleValue, shared_pool
+from engine.delivery.templates import TemplateSet, make_environment
 
 BOMBS = Path(__file__).parent / "bomb_templates"
 ANN = {"customer": {"name": "Ann", "email": "ann@example.test"}, "trigger": {}}

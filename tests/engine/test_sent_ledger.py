@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from engine.ledger import (
+from engine.delivery.ledger import (
     LedgerEntry,
     LedgerError,
     PostgresLedger,
@@ -82,7 +82,7 @@ def test_table_name_must_be_an_identifier(tmp_path):
 
 
 async def test_postgres_unreachable_is_a_ledger_error(tmp_path):
-    from engine.smtp_sink import free_port
+    from engine.tools.smtp_sink import free_port
 
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
     with pytest.raises(LedgerError, match="cannot connect to the ledger database"):

@@ -8,14 +8,14 @@ import subprocess
 
 import pytest
 
-from engine.smtp import (
+from engine.delivery.smtp import (
     SmtpBounceError,
     SmtpClient,
     SmtpSettings,
     SmtpSettingsError,
     SmtpUnavailableError,
 )
-from engine.smtp_sink import SmtpSink, free_port
+from engine.tools.smtp_sink import SmtpSink, free_port
 from tests.engine.faulty_smtp import DroppingRelay
 
 RAW = b"From: a@acme.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nhello\r\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.smtp_sink import SmtpSink, free_port
+from engine.tools.smtp_sink import SmtpSink, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = b"From: a@acme.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
@@ -39,7 +39,15 @@ def test_wait_for_times_out_when_nothing_arrives():
 def test_standalone_command_listens_and_stops_on_sigterm(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.smtp_sink", "--port", str(port), "--outbox", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "engine.tools.smtp_sink",
+            "--port",
+            str(port),
+            "--outbox",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

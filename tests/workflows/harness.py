@@ -1,5 +1,5 @@
 """Shared pieces for workflow tests: compile rules text, run events through the real
-workflows and activities on the time-skipping server (via ``engine.simulator``), and read
+workflows and activities on the time-skipping server (via ``engine.tools.simulator``), and read
 back what was sent."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dsl.compiler import compile_text
-from engine.runtime import PlanStore
-from engine.simulator import SimulationResult, simulate
+from engine.runtime.plans import PlanStore
+from engine.tools.simulator import SimulationResult, simulate
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -21,7 +21,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine.simulator import read_events, simulate
+from engine.tools.simulator import read_events, simulate
 
 OUT = Path(__file__).parent / "histories"
 

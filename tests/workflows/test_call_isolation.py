@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from engine import registry
-from engine.client import get_status, send_event
+from engine.runtime import registry
+from engine.runtime.client import get_status, send_event
 from tests.workflows.harness import compile_store, write_templates
 from tests.workflows.test_durability import (
     env,  # noqa: F401 (the fixture)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from engine import registry
+from engine.runtime import registry
 from tests.workflows.harness import ends, run, sends, signup, write_templates
 
 

@@ -15,14 +15,14 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from engine.activities import EmailActivities
-from engine.client import send_event
-from engine.config import binary_path, customer_workflow_id
-from engine.ledger import open_ledger
-from engine.runtime import build_worker, workflow_runner
-from engine.simulator import quiet_runtime
-from engine.smtp import SmtpSettings
-from engine.smtp_sink import SmtpSink
+from engine.delivery.email_activity import EmailActivities
+from engine.delivery.ledger import open_ledger
+from engine.delivery.smtp import SmtpSettings
+from engine.runtime.client import send_event
+from engine.runtime.config import binary_path, customer_workflow_id
+from engine.runtime.worker import build_worker, workflow_runner
+from engine.tools.simulator import quiet_runtime
+from engine.tools.smtp_sink import SmtpSink
 from tests.workflows.harness import compile_plan, compile_store, write_templates
 from workflows.customer import CustomerWorkflow
 from workflows.state import CustomerInput

@@ -9,15 +9,15 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from engine.activities import EmailActivities
-from engine.client import send_event
-from engine.config import binary_path, customer_workflow_id
-from engine.ledger import open_ledger
-from engine.render_pool import shared_pool
-from engine.runtime import build_worker
-from engine.simulator import quiet_runtime
-from engine.smtp import SmtpSettings
-from engine.smtp_sink import SmtpSink
+from engine.delivery.email_activity import EmailActivities
+from engine.delivery.ledger import open_ledger
+from engine.delivery.render_pool import shared_pool
+from engine.delivery.smtp import SmtpSettings
+from engine.runtime.client import send_event
+from engine.runtime.config import binary_path, customer_workflow_id
+from engine.runtime.worker import build_worker
+from engine.tools.simulator import quiet_runtime
+from engine.tools.smtp_sink import SmtpSink
 from tests.workflows.harness import compile_store, write_templates
 
 RULES = """

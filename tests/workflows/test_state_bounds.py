@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine.commands.status import format_status
+from engine.cli.status import format_status
 from tests.workflows.harness import ends, event, run, sends, signup, write_templates
 from workflows.state import PROFILE_LIMIT_BYTES
 
@@ -99,9 +99,9 @@ async def test_a_customer_whose_workflow_task_fails_is_reported_as_failing(tmp_p
 
     from temporalio.testing import WorkflowEnvironment
 
-    from engine.client import diagnose
-    from engine.config import binary_path
-    from engine.simulator import quiet_runtime
+    from engine.runtime.client import diagnose
+    from engine.runtime.config import binary_path
+    from engine.tools.simulator import quiet_runtime
     from tests.workflows.harness import compile_store
     from tests.workflows.test_durability import worker
 

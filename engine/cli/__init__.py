@@ -1,6 +1,6 @@
 """The ``lifecycle`` command line.
 
-In: argv. Out: an ``ExitCode``. Each subcommand lives in ``engine.commands.<name>`` with
+In: argv. Out: an ``ExitCode``. Each subcommand lives in ``engine.cli.<name>`` with
 ``add_arguments(parser)`` and ``run(args) -> ExitCode``; modules are imported lazily so
 ``lifecycle validate`` does not pay for Temporal's import.
 """
@@ -35,10 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        try:
-            module = importlib.import_module(f"engine.commands.{name.replace('-', '_')}")
-        except ModuleNotFoundError:
-            continue  # not built yet
+        module = importlib.import_module(f"engine.cli.{name.replace('-', '_')}")
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(_module=module)
@@ -64,8 +61,8 @@ def entry() -> None:
     import os
 
     code = main()
-    if "engine.render_pool" in sys.modules:  # stop render processes (atexit may not run)
-        sys.modules["engine.render_pool"].close_shared()
+    if "engine.delivery.render_pool" in sys.modules:  # stop render processes (atexit may not run)
+        sys.modules["engine.delivery.render_pool"].close_shared()
     if "temporalio.bridge" in sys.modules:
         sys.stdout.flush()
         sys.stderr.flush()

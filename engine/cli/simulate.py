@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from engine.cli import ExitCode
-from engine.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
 
 def add_arguments(p) -> None:
@@ -76,7 +76,7 @@ def _describe(a: dict) -> str:
 
 
 def run(args) -> ExitCode:
-    from engine.simulator import SimulationError, parse_offset, parse_when, read_events
+    from engine.tools.simulator import SimulationError, parse_offset, parse_when, read_events
 
     try:
         start = parse_when(args.start, default_start()) if args.start else default_start()
@@ -92,8 +92,8 @@ def run(args) -> ExitCode:
 
 
 async def _run(args, events, start: datetime, until: timedelta) -> ExitCode:
-    from engine.runtime import PlanError
-    from engine.simulator import SimulationError, format_json_lines, simulate
+    from engine.runtime.plans import PlanError
+    from engine.tools.simulator import SimulationError, format_json_lines, simulate
 
     show_progress = sys.stderr.isatty()
 

@@ -1,6 +1,6 @@
 """Rendering a template into an email, and building the message that goes on the wire.
 
-In: a Jinja environment (``engine.templates.make_environment``), a template name and its
+In: a Jinja environment (``engine.delivery.templates.make_environment``), a template name and its
 variables; then the rendered parts plus addresses and ids.
 Out: ``RenderedEmail(subject, html, text)`` from ``render_email`` (raising
 ``TemplateRenderError`` naming the template file and line), and an
@@ -30,7 +30,7 @@ from typing import Any
 from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import SecurityError
 
-from engine.templates import TEMPLATE_SUFFIX, template_file
+from engine.delivery.templates import TEMPLATE_SUFFIX, template_file
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class TemplateRenderError(Exception):
 
     As data: ``template`` (the file the problem is in), ``line`` (or None) and ``reason``:
     ``not_found``, ``syntax``, ``security`` (the sandbox refused an operation), ``limit``
-    (time or memory, ``engine.render_pool``) or ``error`` (anything else at render time).
+    (time or memory, ``engine.delivery.render_pool``) or ``error`` (anything else at render time).
     """
 
     def __init__(
@@ -74,7 +74,7 @@ def _rebuild_render_error(message, template, line, reason, detail) -> TemplateRe
 
 
 class RenderLimitError(Exception):
-    """Raised inside a render that passed its time limit (``engine.render_pool``)."""
+    """Raised inside a render that passed its time limit (``engine.delivery.render_pool``)."""
 
 
 class AddressError(ValueError):
@@ -142,7 +142,7 @@ def _template_label(env: Environment, filename: str | None, fallback: str) -> st
     if not filename:
         return fallback
     if not os.path.isabs(filename):
-        return filename  # engine.templates.SnapshotLoader: already relative to the folder
+        return filename  # engine.delivery.templates.SnapshotLoader: already relative to the folder
     for root in getattr(env.loader, "searchpath", []) or []:
         try:
             return Path(filename).resolve().relative_to(Path(root).resolve()).as_posix()

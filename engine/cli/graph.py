@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from engine.cli import ExitCode
-from engine.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> ExitCode:
     from dsl.compiler import compile_rules
     from dsl.errors import did_you_mean
-    from engine.graph import build_graph, to_mermaid, to_svg
+    from engine.tools.graph import build_graph, to_mermaid, to_svg
 
     result = compile_rules(args.rules, args.templates)
     journey = result.plan.journeys.get(args.journey)

@@ -54,10 +54,10 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from engine.email import AddressError, TemplateRenderError, address_of, build_message
-from engine.ledger import Claim, Ledger, LedgerError
-from engine.smtp import SmtpBounceError, SmtpClient, SmtpSettings, SmtpUnavailableError
-from engine.templates import FolderTemplates
+from engine.delivery.ledger import Claim, Ledger, LedgerError
+from engine.delivery.message import AddressError, TemplateRenderError, address_of, build_message
+from engine.delivery.smtp import SmtpBounceError, SmtpClient, SmtpSettings, SmtpUnavailableError
+from engine.delivery.templates import FolderTemplates
 
 SEND_EMAIL = "send_email"
 FAULT_PAUSE_ENV = "LIFECYCLE_FAULT_PAUSE_AFTER_SEND"
@@ -95,9 +95,9 @@ class EmailActivities:
     """Holds the templates, the render pool, the SMTP connection and the ledger.
 
     ``templates``: where the template set comes from, an object whose ``current()`` gives
-    an ``engine.templates.TemplateSet`` (the worker passes ``PlanStore.template_source()``,
+    an ``engine.delivery.templates.TemplateSet`` (the worker passes ``PlanStore.template_source()``,
     so only a set validated with the rules is rendered); by default the folder as it is
-    at each send. ``renderer``: an ``engine.render_pool.RenderPool`` (default: the
+    at each send. ``renderer``: an ``engine.delivery.render_pool.RenderPool`` (default: the
     process's shared one, limits from the environment)."""
 
     def __init__(
@@ -115,7 +115,7 @@ class EmailActivities:
 
     async def _render(self, template: str, variables: dict):
         """Render off the event loop, in a render process under its time and memory limits."""
-        from engine.render_pool import shared_pool
+        from engine.delivery.render_pool import shared_pool
 
         renderer = self.renderer or shared_pool()
         templates = await asyncio.to_thread(self.templates.current)

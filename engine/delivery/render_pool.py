@@ -34,8 +34,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from engine.email import RenderedEmail, RenderLimitError, TemplateRenderError, render_email
-from engine.templates import TemplateSet, make_environment
+from engine.delivery.message import (
+    RenderedEmail,
+    RenderLimitError,
+    TemplateRenderError,
+    render_email,
+)
+from engine.delivery.templates import TemplateSet, make_environment
 
 TIMEOUT_ENV = "LIFECYCLE_RENDER_TIMEOUT"
 MEMORY_ENV = "LIFECYCLE_RENDER_MEMORY_MB"
@@ -339,7 +344,7 @@ class RenderPool:
 
 
 def _file(name: str) -> str:
-    from engine.templates import TEMPLATE_SUFFIX, template_file
+    from engine.delivery.templates import TEMPLATE_SUFFIX, template_file
 
     return name if name.endswith(TEMPLATE_SUFFIX) else template_file(name)
 

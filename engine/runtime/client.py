@@ -8,13 +8,18 @@ refused with a message saying what to fix, before anything reaches Temporal).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import os
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from engine.config import (
+from temporalio.client import Client
+
+from engine.runtime.config import (
     MAX_CUSTOMER_ID_CHARS,
     MAX_EVENT_BYTES,
     MAX_EVENT_DEPTH,
@@ -24,7 +29,7 @@ from engine.config import (
 )
 
 ALLOWED_KEYS = {"id", "type", "customer_id", "at", "customer", "data"}
-# A simulation's `at` may be an offset from its start: +0s, +2d, +1d6h (engine.simulator).
+# A simulation's `at` may be an offset from its start: +0s, +2d, +1d6h (engine.tools.simulator).
 OFFSET_RE = re.compile(r"^\+((?:\d+[wdhms])+)$")
 # The characters that matter for nesting: brackets, and quotes and backslashes (so a
 # bracket inside a string does not count).
@@ -297,3 +302,31 @@ async def diagnose(client, customer_id: str) -> str:
             " (events for it are kept and processed once the cause is fixed)"
         )
     return f"customer {customer_id!r} did not answer (it may be between runs; try again)"
+
+
+async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+    """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings."""
+    address = address or os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+    namespace = namespace or os.environ.get("TEMPORAL_NAMESPACE", "default")
+    kwargs: dict = {}
+    api_key = os.environ.get("TEMPORAL_API_KEY")
+    cert = os.environ.get("TEMPORAL_TLS_CERT")
+    key = os.environ.get("TEMPORAL_TLS_KEY")
+    if cert and key:
+        from temporalio.service import TLSConfig
+
+        kwargs["tls"] = TLSConfig(
+            client_cert=Path(cert).read_bytes(), client_private_key=Path(key).read_bytes()
+        )
+    elif api_key or os.environ.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes"):
+        kwargs["tls"] = True
+    if api_key:
+        kwargs["api_key"] = api_key
+    last: Exception | None = None
+    for _ in range(50):
+        try:
+            return await Client.connect(address, namespace=namespace, **kwargs)
+        except RuntimeError as err:  # server still starting
+            last = err
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"cannot reach Temporal at {address}: {last}")

@@ -19,8 +19,8 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from engine.config import data_dir
-from engine.simulator import parse_offset
+from engine.runtime.config import data_dir
+from engine.tools.simulator import parse_offset
 
 SAMPLES = Path("samples/events.jsonl")
 
@@ -92,8 +92,7 @@ def read_outbox(outbox: Path, seen: set[str]) -> list[tuple[Path, object]]:
 
 
 async def send_all(events: list[dict]) -> list[str]:
-    from engine.client import parse_event, send_event
-    from engine.runtime import connect
+    from engine.runtime.client import connect, parse_event, send_event
 
     port = os.environ.get("LIFECYCLE_TEMPORAL_PORT", "7233")
     client = await connect(os.environ.get("TEMPORAL_ADDRESS") or f"127.0.0.1:{port}")
@@ -104,9 +103,8 @@ async def send_all(events: list[dict]) -> list[str]:
 
 
 async def show_status(customer_id: str) -> None:
-    from engine.client import get_status
-    from engine.commands.status import format_status
-    from engine.runtime import connect
+    from engine.cli.status import format_status
+    from engine.runtime.client import connect, get_status
 
     port = os.environ.get("LIFECYCLE_TEMPORAL_PORT", "7233")
     client = await connect(os.environ.get("TEMPORAL_ADDRESS") or f"127.0.0.1:{port}")

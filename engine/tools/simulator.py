@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine.client import OFFSET_RE, parse_event
-from engine.config import binary_path, customer_workflow_id
+from engine.runtime.client import OFFSET_RE, parse_event
+from engine.runtime.config import binary_path, customer_workflow_id
 
 OFFSET_PART_RE = re.compile(r"(\d+)([wdhms])")
 UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -83,7 +83,7 @@ def read_events(path: str | Path, start: datetime) -> list[tuple[datetime, dict]
 class SimulationResult:
     start: datetime
     actions: list[dict] = field(default_factory=list)
-    emails: list = field(default_factory=list)  # engine.smtp_sink captured messages
+    emails: list = field(default_factory=list)  # engine.tools.smtp_sink captured messages
     histories: dict = field(default_factory=dict)  # workflow id -> history JSON (on request)
 
     def public_actions(self) -> list[dict]:
@@ -145,11 +145,12 @@ async def simulate(
 ) -> SimulationResult:
     from temporalio.testing import WorkflowEnvironment
 
-    from engine.activities import EmailActivities
-    from engine.ledger import open_ledger
-    from engine.runtime import PlanStore, build_worker
-    from engine.smtp import SmtpSettings
-    from engine.smtp_sink import SmtpSink
+    from engine.delivery.email_activity import EmailActivities
+    from engine.delivery.ledger import open_ledger
+    from engine.delivery.smtp import SmtpSettings
+    from engine.runtime.plans import PlanStore
+    from engine.runtime.worker import build_worker
+    from engine.tools.smtp_sink import SmtpSink
 
     events = sorted(events, key=lambda item: item[0])  # stable: same-time order kept
     end_at = start + until
@@ -215,7 +216,7 @@ async def _drive(
 ) -> SimulationResult:
     import asyncio
 
-    from engine.client import send_event
+    from engine.runtime.client import send_event
 
     t0 = await env.get_current_time()
     t0 = t0.replace(microsecond=0)

@@ -13,7 +13,7 @@ import json
 import sys
 
 from engine.cli import ExitCode
-from engine.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ AUTH and an SSL context to offer (and require) STARTTLS.
 Out: ``SmtpSink.messages``, the captured messages (envelope, raw bytes, parsed
 ``EmailMessage``), and, with an outbox, one ``<timestamp>-<n>.eml`` file per message.
 
-    python -m engine.smtp_sink --port 2525 --outbox var/outbox
+    python -m engine.tools.smtp_sink --port 2525 --outbox var/outbox
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class SmtpSink:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.smtp_sink", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m engine.tools.smtp_sink", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=2525)
     parser.add_argument("--outbox", type=Path, default=None)

@@ -61,8 +61,7 @@ def run(args) -> ExitCode:
 async def _run(args) -> ExitCode:
     from temporalio.service import RPCError
 
-    from engine.client import diagnose, get_status
-    from engine.runtime import connect
+    from engine.runtime.client import connect, diagnose, get_status
 
     try:
         client = await connect(args.address, args.namespace)

@@ -7,7 +7,7 @@ their parameters, and the worker registers exactly this set as Temporal activiti
 (``temporal_activities``), so a typo is a compile error, not an endless retry.
 
     from dataclasses import dataclass
-    from engine.registry import activity
+    from engine.runtime.registry import activity
 
     @dataclass
     class CreateTicketInput:
@@ -24,7 +24,7 @@ Fields named in ``CONTEXT_FIELDS`` are filled by the runtime, never by the rule.
 A developer's activity can never stall the engine: an ``async def`` one runs on an event
 loop of its own, in a thread of its own (a ``time.sleep`` inside it blocks only itself), a
 plain ``def`` one runs in a thread pool, and the worker runs them on their own task queue
-with their own slots (``engine.runtime.build_worker``). Every call is bounded in time:
+with their own slots (``engine.runtime.worker.build_worker``). Every call is bounded in time:
 ``timeout_seconds`` per attempt, ``schedule_to_close_seconds`` for all attempts together.
 """
 

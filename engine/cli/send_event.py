@@ -2,7 +2,7 @@
 
 In: one JSON event on the command line, or a JSON-lines file (``-`` for stdin).
 Out: each event signalled to its customer's entity (started if needed); every event is
-checked first (``engine.client.parse_event``: CONTRACT.md §2 limits), and nothing is
+checked first (``engine.runtime.client.parse_event``: CONTRACT.md §2 limits), and nothing is
 sent if any is bad (exit 1, each problem named by its line).
 """
 
@@ -39,7 +39,7 @@ def read_source(source: str) -> list[tuple[str, str]]:
 
 
 def run(args) -> ExitCode:
-    from engine.client import EventError, parse_event
+    from engine.runtime.client import EventError, parse_event
 
     try:
         items = read_source(args.source)
@@ -61,8 +61,7 @@ def run(args) -> ExitCode:
 
 
 async def _send(events: list[tuple[str, dict]], args) -> ExitCode:
-    from engine.client import send_event
-    from engine.runtime import connect
+    from engine.runtime.client import connect, send_event
 
     try:
         client = await connect(args.address, args.namespace)

@@ -56,7 +56,7 @@ def binary_path(name: str) -> str | None:
 
 
 # CONTRACT.md §2: what every way in (send-event, the Python client, the HTTP API,
-# simulate) accepts. engine.client.parse_event enforces them.
+# simulate) accepts. engine.runtime.client.parse_event enforces them.
 MAX_EVENT_BYTES = 32 * 1024  # one event's JSON, UTF-8
 MAX_EVENT_DEPTH = 32  # nested objects/lists; the event object itself is level 1
 MAX_CUSTOMER_ID_CHARS = 256

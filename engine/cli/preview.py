@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli import ExitCode
-from engine.config import DEFAULT_TEMPLATES_DIR
+from engine.runtime.config import DEFAULT_TEMPLATES_DIR
 
 DEFAULT_SAMPLE = "samples/customer.json"
 SAMPLE_UNSUBSCRIBE_URL = "https://example.test/unsubscribe/preview"
@@ -47,10 +47,10 @@ class ContextError(Exception):
 
 def run(args: argparse.Namespace) -> ExitCode:
     from dsl.errors import did_you_mean
-    from engine.config import data_dir
-    from engine.email import TemplateRenderError
-    from engine.render_pool import shared_pool
-    from engine.templates import TEMPLATE_SUFFIX, TemplateSet, available_templates
+    from engine.delivery.message import TemplateRenderError
+    from engine.delivery.render_pool import shared_pool
+    from engine.delivery.templates import TEMPLATE_SUFFIX, TemplateSet, available_templates
+    from engine.runtime.config import data_dir
 
     try:
         context = load_context(args.customer)

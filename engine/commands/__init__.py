@@ -1,1 +1,0 @@
-"""One module per ``lifecycle`` subcommand; each exposes ``add_arguments`` and ``run``."""

@@ -1,0 +1,153 @@
+"""The plan store: the compiled plan and the template set that went live with it.
+
+In: a rules folder, a templates folder, the activity registry.
+Out: ``PlanStore`` (recompiled, at most once a second, when a rules or template file
+changes; a plan that does not compile is refused and the previous one kept) and its
+``lookup`` (the journeys an event starts), which the lookup activity serves.
+
+Journeys in flight keep the plan they started with (pinned in the customer's state by
+content hash); a reloaded plan only changes which journeys *start* from then on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from dsl.ir import to_dict
+from engine.runtime.registry import ActivitySpec, load_registry
+
+log = logging.getLogger("lifecycle")
+
+
+class PlanError(Exception):
+    """The rules do not compile; the message is the rendered problem list."""
+
+
+class PlanStore:
+    """The current compiled plan and its templates; recompiled (at most once a second)
+    when a rules or template file changes. Rules and templates go live together, only
+    when all of them compile and validate; otherwise the previous plan and template set
+    stay. ``templates`` is that set (``engine.delivery.templates.TemplateSet``): the email activity
+    renders from it, never from the folder, through ``template_source()``."""
+
+    def __init__(
+        self,
+        rules_dir: str | Path,
+        templates_dir: str | Path,
+        registry: dict[str, ActivitySpec] | None = None,
+    ) -> None:
+        self.rules_dir = Path(rules_dir)
+        self.templates_dir = Path(templates_dir)
+        self.registry = registry if registry is not None else load_registry()
+        self._checked = 0.0
+        self._stamp: tuple = ()
+        self._lock = threading.Lock()  # lookups run in a thread pool
+        self.by_trigger: dict[str, list[dict]] = {}
+        self.journeys: dict[str, dict] = {}
+        self.templates = None
+        self.static = False
+        self.load()
+
+    @classmethod
+    def from_plan(
+        cls, plan, registry: dict[str, ActivitySpec] | None = None, templates=None
+    ) -> PlanStore:
+        """A store over an already compiled plan that never reloads (tests, benchmarks);
+        ``templates`` is its ``TemplateSet`` (None: the email activity reads its folder)."""
+        store = cls.__new__(cls)
+        store.registry = registry if registry is not None else load_registry()
+        store.static, store._checked, store._stamp = True, 0.0, ()
+        store._lock = threading.Lock()
+        store.templates = templates
+        store._index(plan)
+        return store
+
+    def _files_stamp(self) -> tuple:
+        files = sorted(self.rules_dir.rglob("*.y*ml")) + sorted(self.templates_dir.rglob("*"))
+        out = []
+        for p in files:
+            try:
+                if p.is_file():
+                    st = p.stat()
+                    out.append((str(p), st.st_mtime_ns, st.st_size))
+            except OSError:
+                continue  # removed while listing
+        return tuple(out)
+
+    def load(self) -> None:
+        from dsl.compiler import compile_rules
+
+        stamp = self._files_stamp()
+        # The compiler reads the templates folder once; that snapshot is what it checked
+        # and what goes live, so an edit saved during the compile waits for the next one.
+        result = compile_rules(self.rules_dir, self.templates_dir, self.registry)
+        if result.problems:
+            raise PlanError("\n".join(str(p) for p in result.problems))
+        self._index(result.plan)
+        self.templates = result.template_set
+        self._stamp = stamp
+
+    def template_source(self) -> _StoreTemplates:
+        """For ``EmailActivities(templates=...)``: ``current()`` is this store's live set."""
+        return _StoreTemplates(self)
+
+    def _index(self, plan) -> None:
+        journeys = {}
+        by_trigger: dict[str, list[dict]] = {}
+        for name, journey in plan.journeys.items():
+            data = to_dict(journey)
+            journeys[name] = data
+            by_trigger.setdefault(journey.trigger, []).append(data)
+        self.journeys, self.by_trigger = journeys, by_trigger
+
+    def refresh(self) -> None:
+        now = time.monotonic()
+        if self.static or now - self._checked < 1.0:
+            return
+        with self._lock:
+            if now - self._checked < 1.0:
+                return
+            self._checked = now
+            if self._files_stamp() != self._stamp:
+                stamp = self._files_stamp()
+                try:
+                    self.load()
+                    log.info(
+                        "rules or templates changed: plan and templates reloaded (%d journeys)",
+                        len(self.journeys),
+                    )
+                except PlanError as err:
+                    # Keep running the last good plan and templates; say why.
+                    log.error(
+                        "rules or templates changed but do not compile; keeping the previous "
+                        "plan and templates:\n%s",
+                        err,
+                    )
+                    self._stamp = stamp
+
+    def lookup(self, event_type: str, known: Sequence[str]) -> list[dict]:
+        """Journeys triggered by ``event_type``; the full journey only when not ``known``."""
+        self.refresh()
+        known_set = set(known)
+        out = []
+        for data in self.by_trigger.get(event_type, ()):
+            item = {"hash": data["hash"]}
+            if data["hash"] not in known_set:
+                item["journey"] = data
+            out.append(item)
+        return out
+
+
+class _StoreTemplates:
+    """The template source of a ``PlanStore``: the set that went live with the plan."""
+
+    def __init__(self, store: PlanStore) -> None:
+        self.store = store
+
+    def current(self):
+        self.store.refresh()
+        return self.store.templates

@@ -1,0 +1,211 @@
+"""Assembling a worker: the customer workflow, the email activity, the plan lookup and the
+custom activities (on their own task queue), and ``python worker.py``'s main.
+
+In: a Temporal client, a ``PlanStore``, the email activities.
+Out: ``build_worker`` (an ``EngineWorker``) and ``run_worker`` (the worker process on
+embedded defaults unless TEMPORAL_ADDRESS / SMTP_HOST are set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from engine.runtime.client import connect
+from engine.runtime.config import TASK_QUEUE, calls_task_queue
+from engine.runtime.plans import PlanStore
+from engine.runtime.registry import temporal_activities
+from engine.runtime.servers import EmbeddedTemporal, port_open
+from engine.runtime.settings import env_int as _env_int
+from workflows.customer import LOOKUP_ACTIVITY, CustomerWorkflow
+
+log = logging.getLogger("lifecycle")
+
+
+class LookupActivities:
+    def __init__(self, store: PlanStore) -> None:
+        self.store = store
+
+    @activity.defn(name=LOOKUP_ACTIVITY)
+    def lookup_journeys(self, inp: dict) -> list[dict] | dict:
+        journeys = self.store.lookup(inp["event_type"], inp.get("known", ()))
+        if not inp.get("with_triggers"):
+            return journeys  # the answer's shape before the trigger cache
+        return {"journeys": journeys, "triggers": sorted(self.store.by_trigger)}
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    # dsl.* is deterministic, standard-library-only code: sharing it across workflow runs
+    # keeps the evaluator's compiled-expression cache warm instead of re-importing it.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("dsl")
+    )
+
+
+class EngineWorker:
+    """The workers of one deployment, started and stopped together (``async with``):
+    the main one (customer workflows, email, plan lookup) and, when rules can ``call``
+    anything, the one for custom activities on their own task queue."""
+
+    def __init__(self, workers: Sequence[Worker]) -> None:
+        self.workers = list(workers)
+
+    async def __aenter__(self) -> EngineWorker:
+        started: list[Worker] = []
+        try:
+            for worker in self.workers:
+                await worker.__aenter__()
+                started.append(worker)
+        except BaseException as err:
+            for worker in reversed(started):
+                await worker.__aexit__(type(err), err, err.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for worker in reversed(self.workers):
+            await worker.__aexit__(*exc)
+
+    async def run(self) -> None:
+        await asyncio.gather(*(worker.run() for worker in self.workers))
+
+
+def build_worker(
+    client: Client,
+    store: PlanStore,
+    email_activities,
+    task_queue: str = TASK_QUEUE,
+    extra_activities: Sequence = (),
+) -> EngineWorker:
+    custom = temporal_activities(store.registry)
+    activities = [
+        email_activities.send_email,
+        LookupActivities(store).lookup_journeys,
+        # Also here for calls scheduled on the main queue by journeys that started
+        # before calls got their own queue (workflow patch "call-limits-v1").
+        *custom,
+        *extra_activities,
+    ]
+    workers = [
+        Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[CustomerWorkflow],
+            activities=activities,
+            activity_executor=ThreadPoolExecutor(max_workers=4),
+            workflow_runner=workflow_runner(),
+            max_concurrent_workflow_task_polls=8,
+            max_concurrent_activity_task_polls=8,
+            # Customers kept in memory between events (~180 KB each, bench/README.md); the
+            # rest are replayed from history when they wake up.
+            max_cached_workflows=_env_int("LIFECYCLE_MAX_CACHED_WORKFLOWS", 1000),
+        )
+    ]
+    if custom:
+        # Developers' activities: their own queue, slots and threads (docs/activities.md),
+        # so however they behave, email and workflow tasks keep theirs.
+        slots = _env_int("LIFECYCLE_MAX_CONCURRENT_CALLS", 20)
+        workers.append(
+            Worker(
+                client,
+                task_queue=calls_task_queue(task_queue),
+                activities=custom,
+                activity_executor=ThreadPoolExecutor(
+                    max_workers=slots, thread_name_prefix="lifecycle-call"
+                ),
+                max_concurrent_activities=slots,
+            )
+        )
+    return EngineWorker(workers)
+
+
+async def run_worker(
+    rules_dir: str | Path | None = None,
+    templates_dir: str | Path | None = None,
+    ready_file: Path | None = None,
+) -> None:
+    """``python worker.py``: embedded defaults unless TEMPORAL_ADDRESS / SMTP_HOST are set.
+
+    Embedded: a persistent ``temporal server start-dev`` (SQLite under the data folder, web
+    UI on) and an aiosmtpd sink writing ``.eml`` files to ``<data>/outbox``. A server or
+    sink already listening on the configured port (say, from another worker) is reused.
+    """
+    import signal
+
+    from engine.delivery.email_activity import EmailActivities
+    from engine.delivery.ledger import open_ledger
+    from engine.delivery.smtp import SmtpSettings
+    from engine.runtime.config import data_dir
+    from engine.tools.smtp_sink import SmtpSink
+
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(message)s")
+    rules_dir = Path(rules_dir or os.environ.get("LIFECYCLE_RULES", "rules"))
+    templates_dir = Path(templates_dir or os.environ.get("LIFECYCLE_TEMPLATES", "templates"))
+    data = data_dir()
+    data.mkdir(parents=True, exist_ok=True)
+    store = PlanStore(rules_dir, templates_dir)  # refuse to start on rules that do not compile
+
+    server: EmbeddedTemporal | None = None
+    sink: SmtpSink | None = None
+    address = os.environ.get("TEMPORAL_ADDRESS")
+    if not address:
+        port = _env_int("LIFECYCLE_TEMPORAL_PORT", 7233)
+        server = EmbeddedTemporal(
+            data / "temporal", port=port, ui_port=_env_int("LIFECYCLE_UI_PORT", port + 1000)
+        )
+        if port_open("127.0.0.1", port):
+            log.info("using the Temporal server already on 127.0.0.1:%d", port)
+            server = None
+        else:
+            server.start()
+        address = f"127.0.0.1:{port}"
+    if os.environ.get("SMTP_HOST"):
+        smtp = SmtpSettings.from_env()
+    else:
+        smtp_port = _env_int("LIFECYCLE_SMTP_PORT", 2525)
+        if not port_open("127.0.0.1", smtp_port):
+            sink = SmtpSink(outbox=data / "outbox", port=smtp_port).start()
+        smtp = SmtpSettings(host="127.0.0.1", port=smtp_port)
+    ledger = await open_ledger(os.environ.get("DATABASE_URL"), data / "ledger.sqlite")
+    email = EmailActivities(templates_dir, smtp, ledger, templates=store.template_source())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        client = await connect(address)
+        async with build_worker(client, store, email):
+            log.info("lifecycle worker ready: %d journeys from %s", len(store.journeys), rules_dir)
+            log.info("  Temporal:  %s (namespace %s)", address, client.namespace)
+            if server:
+                log.info("  Web UI:    %s", server.ui_address)
+            if not os.environ.get("SMTP_HOST"):
+                log.info("  SMTP sink: 127.0.0.1:%d -> %s", smtp.port, data / "outbox")
+            log.info("  send an event: lifecycle send-event '%s'", EXAMPLE_EVENT)
+            if ready_file:
+                ready_file.write_text(str(os.getpid()))
+            await stop.wait()
+            log.info("stopping")
+    finally:
+        await email.close()
+        if sink:
+            sink.stop()
+        if server:
+            server.stop()
+        if ready_file and ready_file.exists():
+            ready_file.unlink()
+
+
+EXAMPLE_EVENT = (
+    '{"type": "customer.signed_up", "customer_id": "c-1", '
+    '"customer": {"name": "Ann", "email": "ann@example.test", "marketing_opt_in": true}}'
+)
