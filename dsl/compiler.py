@@ -433,7 +433,8 @@ class _Compiler:
             self.error(name, f"journey '{name.value}' has no trigger", hint="add 'trigger: EVENT'")
             ok = False
         else:
-            trigger = self.event_name(fields["trigger"])
+            event = self.event_name(fields["trigger"])
+            trigger = ir.Trigger(kind="event", event=event) if event is not None else None
             ok = ok and trigger is not None
         goal = self.event_name(fields["goal"]) if "goal" in fields else None
         root_scope = _Scope(frozenset())
@@ -457,8 +458,7 @@ class _Compiler:
             goal=goal,
             key=key,
             reentry=reentry,
-            sender=self.settings.sender,
-            unsubscribe_url=self.settings.unsubscribe_url,
+            # sender and unsubscribe_url are customer settings (the lookup delivers them)
         )
         journey.hash = journey.compute_hash()
         return journey

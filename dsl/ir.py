@@ -123,6 +123,39 @@ class Exit(Step):
 
 # --------------------------------------------------------------------------- journeys
 
+TRIGGER_KINDS = ("event",)  # next: "inactivity", "date", "segment" (CONTRACT.md §7)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What starts a journey. ``kind`` says which sort of trigger it is; only ``event``
+    exists today (the journey starts when an event of type ``event`` arrives). Kinds to
+    come add fields with defaults, so plans and the lookup protocol keep their shape."""
+
+    kind: str = "event"
+    event: str = ""  # kind "event": the event type
+
+    @property
+    def key(self) -> str:
+        """The trigger's key in the plan store's index and the customer's trigger cache.
+        An event trigger's key is its event type (what answers always carried); other
+        kinds are ``kind:`` + their fields as JSON (event types never contain ':')."""
+        if self.kind == "event":
+            return self.event
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "kind"}
+        return f"{self.kind}:" + json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    def __str__(self) -> str:
+        return self.event if self.kind == "event" else self.key
+
+
+def trigger_from_dict(d: dict | str) -> Trigger:
+    """A trigger as pinned: a dict, or (plans pinned before triggers had kinds) the
+    event type as a string."""
+    if isinstance(d, str):
+        return Trigger(kind="event", event=d)
+    return Trigger(**d)
+
 
 @dataclass
 class Reentry:
@@ -133,7 +166,7 @@ class Reentry:
 @dataclass
 class Journey:
     name: str
-    trigger: str
+    trigger: Trigger
     steps: list[Step]
     origin: Origin
     description: str = ""
@@ -141,8 +174,10 @@ class Journey:
     goal: str | None = None
     key: Expr | None = None
     reentry: Reentry = field(default_factory=Reentry)
-    sender: str = ""  # from settings.sender
-    unsubscribe_url: str = ""  # from settings.unsubscribe_url ("{customer_id}" placeholder)
+    # Plans pinned before settings became customer state (dsl.contract.CustomerSettings)
+    # carry settings.sender and settings.unsubscribe_url here; new plans leave them empty.
+    sender: str = ""
+    unsubscribe_url: str = ""
     hash: str = ""  # content hash of everything above but hash and origins' positions
 
     def compute_hash(self) -> str:
@@ -247,7 +282,7 @@ def step_from_dict(d: dict) -> Step:
 def journey_from_dict(d: dict) -> Journey:
     return Journey(
         name=d["name"],
-        trigger=d["trigger"],
+        trigger=trigger_from_dict(d["trigger"]),
         steps=[step_from_dict(s) for s in d["steps"]],
         origin=Origin(**d["origin"]),
         description=d.get("description", ""),

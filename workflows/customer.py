@@ -1,21 +1,25 @@
 """The customer entity: one long-lived workflow per customer that runs their journeys.
 
-In: events by the ``event`` signal (usually signal-with-start from ``engine.runtime.client``).
-Out: emails and activity calls (via activities), a journal of actions, and the ``status``
-query (profile, active journeys and where each one waits).
+In: events (``dsl.contract.Event``) by the ``event`` signal (usually signal-with-start from
+``engine.runtime.client``). Out: emails and activity calls (via activities), a journal of
+actions, and the ``status`` query (profile, active journeys and where each one waits).
 
 Per event, in order: drop a duplicate ``id``; merge ``customer`` into the profile; end the
 journeys whose ``goal`` is this event; hand it to journeys waiting for it (``where``
-filters); start the journeys it triggers (``when``, ``key``, ``reentry``). Journeys run as
-asyncio tasks inside this workflow, each walking its pinned plan (the compiled journey it
-started with, kept by content hash), so editing rules never changes a journey in flight.
+filters); start the journeys it triggers (``when``, ``key``, ``reentry``), as the plan
+store answers through the ``lookup_journeys`` activity (``dsl.contract.LookupResult``:
+the journeys, the plan's trigger keys for the trigger cache, and the customer-wide
+settings, kept in the state). Journeys run as asyncio tasks inside this workflow, each
+walked by ``workflows.interpreter`` over its pinned plan (the compiled journey it started
+with, kept by content hash), so editing rules never changes a journey in flight. This
+class is the interpreter's ``Effects``: its clock, timers, activities and journal.
 
 Before history gets long the workflow drains (stops taking events, parks every journey
 at its next step boundary) and continues as new, carrying profile, journeys, unprocessed
 events and dedupe ids.
 
-This module runs in Temporal's sandbox: no I/O, no YAML/Lark/Jinja; time is
-``self._now()``.
+This module runs in Temporal's sandbox: no I/O, no YAML/Lark/Jinja, nothing from
+``engine/``; time is ``self._now()``.
 """
 
 from __future__ import annotations
@@ -25,14 +29,12 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
-from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from dsl import evaluator
-    from dsl.ir import Journey, journey_from_dict
-    from engine.runtime.config import calls_task_queue
+    from dsl.contract import LOOKUP, Event, LookupInput, LookupItem, LookupResult, lookup_result_of
+    from dsl.ir import Journey, Trigger, journey_from_dict
+    from workflows.interpreter import Interpreter, iso, parse_iso
     from workflows.state import (
         ACTIVE_LIMIT,
         INBOX_CARRY_BYTES,
@@ -41,58 +43,30 @@ with workflow.unsafe.imports_passed_through():
         PROFILE_LIMIT_BYTES,
         SEEN_IDS_LIMIT,
         STATE_START_LIMIT,
-        VARS_LIMIT_BYTES,
         CustomerInput,
         CustomerState,
         Instance,
-        advance,
         bounded_append,
-        enter_block,
         json_size,
-        leave_block,
         position_label,
-        resolve_step,
-        summarise,
     )
 
-LOOKUP_ACTIVITY = "lookup_journeys"
-SEND_ACTIVITY = "send_email"
-# SMTP outages must never fail a journey: retry forever with a capped backoff.
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=0,
-    non_retryable_error_types=["TemplateError", "InvalidInput"],
-)
-SEND_TIMEOUT = timedelta(seconds=60)
-# A dead worker is noticed through the heartbeat timeout (FINDINGS.md).
-SEND_HEARTBEAT = timedelta(seconds=15)
+# Kept under their old names for callers (bench, tests) that import them from here.
+LOOKUP_ACTIVITY = LOOKUP
 LOOKUP_TIMEOUT = timedelta(seconds=10)
-# How long a customer trusts the worker's list of trigger event types before asking again:
+# How long a customer trusts the worker's list of trigger keys before asking again:
 # a journey added to the rules starts for events at most this much later.
 TRIGGER_CACHE_TTL = timedelta(seconds=60)
 PATCH_TRIGGER_CACHE = "trigger-cache-v1"
-PATCH_CALL_LIMITS = "call-limits-v1"  # calls on their own task queue, with schedule-to-close
 # Bounded state: profile, journey variables, journeys in flight and the events carried
 # through continue-as-new stay within workflows.state's limits (docs/reliability.md).
 PATCH_STATE_BOUNDS = "state-bounds-v1"
 
 
-def iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-class _Parked(Exception):
-    """Raised inside a journey task when the workflow drains for continue-as-new."""
-
-
 @workflow.defn(name="CustomerWorkflow")
 class CustomerWorkflow:
+    interpreter_class = Interpreter  # tests/workflows/mutants.py swaps in changed ones
+
     @workflow.init
     def __init__(self, inp: CustomerInput) -> None:
         # State is set here, not in run(): a signal-with-start's event is delivered
@@ -110,6 +84,7 @@ class CustomerWorkflow:
         self.draining = False
         self.busy = False  # an event is being processed
         self.bounded = False  # set in run(): PATCH_STATE_BOUNDS
+        self.interpreter = self.interpreter_class(self)
 
     def _now(self) -> datetime:
         return workflow.now() + self.clock_offset
@@ -150,7 +125,7 @@ class CustomerWorkflow:
         )
 
     @workflow.signal(name="event")
-    def on_event(self, event: dict) -> None:
+    def on_event(self, event: Event) -> None:
         self.s.inbox.append(event)
 
     @workflow.query(name="status")
@@ -223,7 +198,7 @@ class CustomerWorkflow:
                 return json_size(self.s.inbox) <= INBOX_CARRY_BYTES
         return due
 
-    async def _process(self, event: dict) -> None:
+    async def _process(self, event: Event) -> None:
         event_id = event.get("id")
         if event_id:
             if event_id in self.s.seen_ids:
@@ -258,37 +233,44 @@ class CustomerWorkflow:
         if workflow.patched(PATCH_TRIGGER_CACHE):
             triggered = await self._lookup_cached(etype, now)
         else:
-            # Histories recorded before the trigger cache: one lookup per event.
-            triggered = await workflow.execute_local_activity(
-                LOOKUP_ACTIVITY,
-                {"event_type": etype, "known": sorted(self.s.plans)},
+            # Histories recorded before the trigger cache: one lookup per event, answered
+            # with a bare list (decoded as such; lookup_result_of takes either shape).
+            answer = await workflow.execute_local_activity(
+                LOOKUP,
+                LookupInput(event_type=etype, known=sorted(self.s.plans)),
                 start_to_close_timeout=LOOKUP_TIMEOUT,
             )
+            triggered = lookup_result_of(answer).journeys
         for item in triggered:
-            if "journey" in item:
-                self.s.plans[item["hash"]] = item["journey"]
-            self._maybe_start(item["hash"], data, now)
+            if item.journey is not None:
+                self.s.plans[item.hash] = item.journey
+            self._maybe_start(item.hash, data, now)
 
-    async def _lookup_cached(self, etype: str, now: datetime) -> list[dict]:
-        """Journeys ``etype`` triggers; no lookup at all for an event type that the worker's
-        plan did not list as a trigger within the last TRIGGER_CACHE_TTL (most events,
-        e.g. page views or deliveries, start nothing: the lookup was their main cost)."""
+    async def _lookup_cached(self, etype: str, now: datetime) -> list[LookupItem]:
+        """Journeys the event trigger of ``etype`` starts; no lookup at all for an event
+        whose trigger key the worker's plan did not list within the last TRIGGER_CACHE_TTL
+        (most events, e.g. page views or deliveries, start nothing: the lookup was their
+        main cost). Each answer also refreshes the customer-wide settings."""
+        key = Trigger(kind="event", event=etype).key
         fresh = self.s.triggers_at and now - parse_iso(self.s.triggers_at) < TRIGGER_CACHE_TTL
-        if fresh and etype not in self.s.triggers:
+        if fresh and key not in self.s.triggers:
             return []
         answer = await workflow.execute_local_activity(
-            LOOKUP_ACTIVITY,
-            {"event_type": etype, "known": sorted(self.s.plans), "with_triggers": True},
+            LOOKUP,
+            LookupInput(event_type=etype, known=sorted(self.s.plans), trigger=key),
+            result_type=LookupResult,
             start_to_close_timeout=LOOKUP_TIMEOUT,
         )
-        self.s.triggers, self.s.triggers_at = answer["triggers"], iso(now)
-        return answer["journeys"]
+        self.s.triggers, self.s.triggers_at = answer.triggers, iso(now)
+        if answer.settings is not None:
+            self.s.settings = answer.settings
+        return answer.journeys
 
     def _where_matches(self, inst: Instance, data: dict, now: datetime) -> bool:
         where = inst.wait.get("where")
         if where is None:
             return True
-        ctx = self._ctx(inst, now, event=data)
+        ctx = self.interpreter.context(inst, now, event=data)
         return evaluator.truthy(evaluator.evaluate(where, ctx))
 
     def _maybe_start(self, plan_hash: str, data: dict, now: datetime) -> None:
@@ -365,14 +347,45 @@ class CustomerWorkflow:
     def _start_task(self, inst: Instance) -> None:
         self.tasks[inst.id] = asyncio.create_task(self._run_instance(inst))
 
-    def _ctx(self, inst: Instance, now: datetime, event: dict | None = None) -> dict:
-        return {
-            "customer": self.s.profile,
-            "trigger": inst.trigger,
-            "event": event if event is not None else inst.event,
-            "vars": inst.vars,
-            "now": now,
-        }
+    async def _run_instance(self, inst: Instance) -> None:
+        outcome = await self.interpreter.run(inst, self._journey(inst.hash))
+        if outcome is not None:
+            self._end(inst, outcome[0], **outcome[1])
+
+    def _end(self, inst: Instance, reason: str, **fields) -> None:
+        self._log(inst, "end", reason=reason, **fields)
+        self.s.instances.pop(inst.id, None)
+        self.tasks.pop(inst.id, None)
+
+    # ------------------------------------------------------------------ effects
+    # The interpreter's interface back to the entity (workflows.interpreter.Effects).
+
+    @property
+    def state(self) -> CustomerState:
+        return self.s
+
+    def now(self) -> datetime:
+        return self._now()
+
+    async def wait(self, until, timeout: timedelta) -> None:
+        try:
+            await workflow.wait_condition(until, timeout=timeout)
+        except TimeoutError:
+            pass
+
+    async def execute_activity(self, activity: str, arg, **options):
+        return await workflow.execute_activity(activity, arg, **options)
+
+    def log(self, inst: Instance, action: str, at: datetime | None = None, **fields) -> None:
+        self._log(inst, action, at, **fields)
+
+    def patched(self, patch_id: str) -> bool:
+        return workflow.patched(patch_id)
+
+    def task_queue(self) -> str:
+        return workflow.info().task_queue
+
+    # ------------------------------------------------------------------ journal
 
     def _log(self, inst: Instance, action: str, at: datetime | None = None, **fields) -> None:
         line = {
@@ -396,257 +409,3 @@ class CustomerWorkflow:
         self.s.journal_seq += 1
         line["seq"] = self.s.journal_seq
         bounded_append(self.s.journal, line, JOURNAL_LIMIT)
-
-    def _end(self, inst: Instance, reason: str, **fields) -> None:
-        self._log(inst, "end", reason=reason, **fields)
-        self.s.instances.pop(inst.id, None)
-        self.tasks.pop(inst.id, None)
-
-    async def _run_instance(self, inst: Instance) -> None:
-        journey = self._journey(inst.hash)
-        try:
-            while True:
-                if inst.goal_reached:
-                    return self._end(inst, "goal")
-                if self.draining:
-                    raise _Parked
-                step = resolve_step(journey.steps, inst.pos)
-                if step is None:
-                    if not leave_block(inst.pos):
-                        return self._end(inst, "completed")
-                    continue
-                inst.doing = f"{step.kind} at {step.origin}"
-                outcome = await self._execute(inst, journey, step)
-                inst.doing = ""
-                if outcome is not None:
-                    return self._end(inst, outcome[0], **outcome[1])
-        except _Parked:
-            inst.doing = ""
-
-    async def _execute(self, inst: Instance, journey: Journey, step) -> tuple | None:
-        """Run one step and move ``inst.pos``; returns (reason, fields) when the journey ends."""
-        kind = step.kind
-        now = self._now()
-        if kind in ("send", "notify"):
-            return await self._send(inst, journey, step)
-        if kind == "wait":
-            await self._wait(inst, step, "timer")
-            if inst.goal_reached:
-                return None
-            inst.wait = None
-            advance(inst.pos)
-            return None
-        if kind == "wait_for":
-            await self._wait(inst, step, "event")
-            if inst.goal_reached:
-                return None
-            received, inst.received, inst.wait = inst.received, None, None
-            if received is not None:
-                inst.event = received
-                enter_block(inst.pos, "received")
-            else:
-                enter_block(inst.pos, "timeout")
-            return None
-        if kind == "if":
-            cond = evaluator.truthy(evaluator.evaluate(step.cond, self._ctx(inst, now)))
-            enter_block(inst.pos, "then" if cond else "else_")
-            return None
-        if kind == "set":
-            value = evaluator.evaluate(step.value, self._ctx(inst, now))
-            target = self.s.profile if step.target == "customer" else inst.vars
-            limit = PROFILE_LIMIT_BYTES if step.target == "customer" else VARS_LIMIT_BYTES
-            if self.bounded and json_size({**target, step.name: value}) > limit:
-                return self._too_big(step, f"set {step.target}.{step.name}", limit)
-            target[step.name] = value
-            advance(inst.pos)
-            return None
-        if kind == "call":
-            return await self._call(inst, step)
-        if kind == "exit":
-            return ("exit", {})
-        raise ApplicationError(f"unknown step kind {kind!r} at {step.origin}", non_retryable=True)
-
-    async def _wait(self, inst: Instance, step, kind: str) -> None:
-        """Wait for the step's timer (or event); the deadline survives continue-as-new."""
-        if inst.wait is None or inst.wait.get("pos") != inst.pos:
-            deadline = self._now() + timedelta(seconds=step.seconds)
-            inst.wait = {
-                "pos": list(inst.pos),
-                "kind": kind,
-                "deadline": iso(deadline),
-                "origin": str(step.origin),
-            }
-            if kind == "event":
-                inst.wait["event"] = step.event
-                inst.wait["where"] = step.where.tree if step.where is not None else None
-                inst.received = None
-        deadline = parse_iso(inst.wait["deadline"])
-        remaining = (deadline - self._now()).total_seconds()
-        if remaining > 0:
-            try:
-                await workflow.wait_condition(
-                    lambda: inst.goal_reached or self.draining or inst.received is not None,
-                    timeout=timedelta(seconds=remaining),
-                )
-            except TimeoutError:
-                pass
-        if self.draining and not inst.goal_reached and inst.received is None:
-            if self._now() < deadline:
-                raise _Parked
-
-    def _template_context(self, inst: Instance, args: dict) -> dict:
-        context = {"customer": self.s.profile, "trigger": inst.trigger}
-        if inst.event is not None:
-            context["event"] = inst.event
-        context.update(inst.vars)
-        context.update(args)
-        return context
-
-    def _idempotency_key(self, inst: Instance) -> str:
-        return f"{self.s.customer_id}/{self.s.epoch}/{inst.id}/{position_label(inst.pos)}"
-
-    async def _send(self, inst: Instance, journey: Journey, step) -> tuple | None:
-        now = self._now()
-        ctx = self._ctx(inst, now)
-        args = {name: evaluator.evaluate(e, ctx) for name, e in step.args.items()}
-        if step.kind == "send":
-            to = self.s.profile.get("email")
-            unsubscribe = self._unsubscribe_url(journey)
-        else:
-            to, unsubscribe = step.address, ""
-        if not isinstance(to, str) or "@" not in to:
-            self._log(
-                inst,
-                step.kind,
-                template=step.template,
-                status="skipped",
-                detail="customer has no email address",
-                origin=str(step.origin),
-            )
-            advance(inst.pos)
-            return None
-        payload = {
-            "idempotency_key": self._idempotency_key(inst),
-            "kind": step.kind,
-            "template": step.template,
-            "to": to,
-            "sender": journey.sender,
-            "customer_id": self.s.customer_id,
-            "journey": journey.name,
-            "context": self._template_context(inst, args),
-            "unsubscribe_url": unsubscribe,
-            "sent_at": iso(now),
-        }
-        try:
-            result = await workflow.execute_activity(
-                SEND_ACTIVITY,
-                payload,
-                start_to_close_timeout=SEND_TIMEOUT,
-                heartbeat_timeout=SEND_HEARTBEAT,
-                retry_policy=SEND_RETRY,
-            )
-        except ActivityError as err:
-            return self._failed(inst, step, err)
-        fields = {
-            "template": step.template,
-            "to": result.get("to", to),
-            "subject": result.get("subject", ""),
-            "status": result.get("status", "sent"),
-            "origin": str(step.origin),
-        }
-        if step.kind == "notify":
-            fields["team"] = step.team
-        if result.get("detail"):
-            fields["detail"] = result["detail"]
-        self._log(inst, step.kind, at=now, **fields)
-        advance(inst.pos)
-        return None
-
-    def _unsubscribe_url(self, journey: Journey) -> str:
-        template = journey.unsubscribe_url
-        return template.replace("{customer_id}", self.s.customer_id) if template else ""
-
-    async def _call(self, inst: Instance, step) -> tuple | None:
-        now = self._now()
-        ctx = self._ctx(inst, now)
-        args = {name: evaluator.evaluate(e, ctx) for name, e in step.args.items()}
-        payload = {
-            "args": args,
-            "context": {
-                "customer_id": self.s.customer_id,
-                "journey": inst.journey,
-                "idempotency_key": self._idempotency_key(inst),
-            },
-        }
-        limits = {}
-        if workflow.patched(PATCH_CALL_LIMITS):
-            # Its own task queue (a stuck call cannot take email's worker slots) and a
-            # bound on all attempts together, so a call that never returns is reported.
-            limits = {
-                "task_queue": calls_task_queue(workflow.info().task_queue),
-                "schedule_to_close_timeout": timedelta(seconds=step.schedule_to_close_seconds),
-            }
-        try:
-            result = await workflow.execute_activity(
-                "call." + step.activity,
-                payload,
-                start_to_close_timeout=timedelta(seconds=step.timeout_seconds),
-                **limits,
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    maximum_interval=timedelta(minutes=5),
-                    maximum_attempts=step.max_attempts,
-                    non_retryable_error_types=["InvalidInput"],
-                ),
-            )
-        except ActivityError as err:
-            outcome = self._failed(inst, step, err)
-            if isinstance(err.cause, ActivityTimeoutError):
-                # Say which limit ran out, not just "Timeout" (docs/activities.md).
-                limit = {
-                    TimeoutType.SCHEDULE_TO_CLOSE: (
-                        f"schedule-to-close timeout ({step.schedule_to_close_seconds} s, "
-                        "all attempts together)"
-                    ),
-                    TimeoutType.START_TO_CLOSE: (
-                        f"start-to-close timeout ({step.timeout_seconds} s per attempt, "
-                        f"{step.max_attempts} attempts)"
-                    ),
-                }.get(err.cause.type, "timeout")
-                outcome[1]["error"] = f"call {step.activity}() did not finish within its {limit}"
-                outcome[1]["error_type"] = "Timeout"
-            return outcome
-        if step.bind:
-            if self.bounded and json_size({**inst.vars, step.bind: result}) > VARS_LIMIT_BYTES:
-                return self._too_big(step, f"the result of {step.activity}()", VARS_LIMIT_BYTES)
-            inst.vars[step.bind] = result
-        self._log(
-            inst,
-            "call",
-            at=now,
-            activity=step.activity,
-            result=summarise(result),
-            origin=str(step.origin),
-        )
-        advance(inst.pos)
-        return None
-
-    def _too_big(self, step, what: str, limit: int) -> tuple:
-        """End the journey (reason failed) rather than let its state grow past a bound."""
-        return (
-            "failed",
-            {
-                "error": f"{what} would pass the journey's limit of {limit} bytes",
-                "error_type": "StateLimit",
-                "origin": str(step.origin),
-            },
-        )
-
-    def _failed(self, inst: Instance, step, err: ActivityError) -> tuple:
-        cause = err.cause
-        message = str(cause) if cause is not None else str(err)
-        error_type = getattr(cause, "type", None) or type(cause).__name__
-        return (
-            "failed",
-            {"error": message, "error_type": error_type, "origin": str(step.origin)},
-        )

@@ -1,7 +1,7 @@
 """The customer entity's durable state, as plain JSON-safe dataclasses.
 
 In: nothing. Out: ``CustomerInput`` (the workflow's argument, carried across
-continue-as-new), ``CustomerState`` and ``Instance`` (one running journey: its pinned plan
+continue-as-new), ``CustomerState`` (with the customer-wide settings) and ``Instance`` (one running journey: its pinned plan
 hash, position, variables and what it waits for), and the small helpers that walk a
 position path through a journey's steps.
 
@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from dsl.contract import CustomerSettings
 from dsl.ir import Step
 
 # How many event ids and journal lines a customer remembers (carried across
@@ -68,9 +69,12 @@ class CustomerState:
     seq: int = 0
     events_processed: int = 0
     epoch: str = ""  # set once, from the first run's id; kept across continue-as-new
-    triggers: list[str] = field(default_factory=list)  # event types the plan reacts to
+    triggers: list[str] = field(default_factory=list)  # the plan's trigger keys (dsl.ir.Trigger)
     triggers_at: str = ""  # when ``triggers`` was last fetched (ISO)
     journal_seq: int = 0  # journal lines ever written; each line carries its number
+    # Customer-wide settings (sender, unsubscribe link), from the latest lookup answer;
+    # journeys pinned before they were customer state carry their own copy.
+    settings: CustomerSettings = field(default_factory=CustomerSettings)
 
 
 @dataclass

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     if args.json:
         print(json.dumps(to_dict(journey), indent=2))
     else:
-        print("\n".join(describe_journey(journey)))
+        print("\n".join(describe_journey(journey, result.plan.settings.sender)))
     if result.problems:
         print(
             f"warning: the rules have {len(result.problems)} problem(s); run validate",
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
-def describe_journey(journey) -> list[str]:
+def describe_journey(journey, sender: str = "") -> list[str]:
     """A journey as readable lines: header fields, then steps indented by block."""
     lines = [f"journey {journey.name}  ({journey.origin}, hash {journey.hash})"]
     if journey.description:
@@ -70,7 +70,8 @@ def describe_journey(journey) -> list[str]:
     if reentry == "after":
         reentry += f" {_duration(journey.reentry.seconds)}"
     lines.append(f"  reentry: {reentry}")
-    lines.append(f"  sender: {journey.sender}")
+    # The sender is a customer-wide setting; journeys pinned before carry their own.
+    lines.append(f"  sender: {journey.sender or sender}")
     lines.append("  steps:")
     lines.extend(_steps(journey.steps, 2))
     return lines

@@ -1,6 +1,6 @@
 """The Temporal email activity.
 
-In: ``SendEmailInput`` (built by the workflow from a ``send`` / ``notify`` step), plus
+In: ``SendEmailInput`` (``dsl.contract``, built by the workflow from a ``send`` / ``notify`` step), plus
 what the worker builds once: the templates folder, ``SmtpSettings`` and a ``Ledger``.
 Out: ``SendEmailResult`` with status ``sent``, ``duplicate`` (the ledger already had the
 key: nothing rendered, nothing sent) or ``bounced`` (the server refused with 5xx);
@@ -48,47 +48,24 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from dsl.contract import SEND_EMAIL, SendEmailInput, SendEmailResult
 from engine.delivery.ledger import Claim, Ledger, LedgerError
 from engine.delivery.message import AddressError, TemplateRenderError, address_of, build_message
 from engine.delivery.smtp import SmtpBounceError, SmtpClient, SmtpSettings, SmtpUnavailableError
 from engine.delivery.templates import FolderTemplates
 
-SEND_EMAIL = "send_email"
 FAULT_PAUSE_ENV = "LIFECYCLE_FAULT_PAUSE_AFTER_SEND"
 HEARTBEAT_EVERY = 5.0  # seconds at most; a third of the heartbeat timeout when that is shorter
 LEASE_ENV = "LIFECYCLE_SEND_LEASE"
 DEFAULT_LEASE = 120.0  # seconds an attempt's claim on a key lasts without renewal
 RECORD_PATIENCE = 300.0  # seconds to keep retrying the record of a sent message
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SendEmailInput:
-    idempotency_key: str  # unique per journey instance + step; same on every retry
-    kind: str  # "send" (to the customer) | "notify" (to a team address)
-    template: str  # template name: templates/<name>.html.j2
-    to: str
-    sender: str
-    customer_id: str
-    journey: str
-    context: dict = field(default_factory=dict)
-    unsubscribe_url: str = ""
-    sent_at: str = ""  # ISO 8601 UTC from workflow.now(): the Date header
-
-
-@dataclass
-class SendEmailResult:
-    status: str  # "sent" | "duplicate" | "bounced"
-    message_id: str
-    subject: str
-    to: str
-    detail: str = ""
+__all__ = ["SEND_EMAIL", "EmailActivities", "SendEmailInput", "SendEmailResult", "send_lease"]
 
 
 class EmailActivities:

@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Defined in the workflow contract; re-exported for the engine's callers.
+from dsl.contract import (  # noqa: F401
+    CALLS_QUEUE_SUFFIX,
+    MAX_CUSTOMER_ID_CHARS,
+    MAX_EVENT_BYTES,
+    MAX_EVENT_DEPTH,
+    MAX_NAME_CHARS,
+    calls_task_queue,
+)
+
 TASK_QUEUE = "lifecycle"
-# Developers' activities (rules' `call`) run on their own task queue, beside the main
-# one, with their own worker slots: a slow or stuck one cannot take email's slots.
-CALLS_QUEUE_SUFFIX = "-calls"
 CUSTOMER_WORKFLOW_PREFIX = "customer-"
 DEFAULT_RULES_DIR = "rules"
 DEFAULT_TEMPLATES_DIR = "templates"
-
-
-def calls_task_queue(task_queue: str) -> str:
-    """The task queue of the custom activities that go with the workflows of ``task_queue``."""
-    return task_queue + CALLS_QUEUE_SUFFIX
 
 
 # Temporal refuses workflow ids over 1,000 bytes; 256 characters of customer id can be
@@ -53,11 +55,3 @@ def binary_path(name: str) -> str | None:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which(name)
-
-
-# CONTRACT.md §2: what every way in (send-event, the Python client, the HTTP API,
-# simulate) accepts. engine.runtime.client.parse_event enforces them.
-MAX_EVENT_BYTES = 32 * 1024  # one event's JSON, UTF-8
-MAX_EVENT_DEPTH = 32  # nested objects/lists; the event object itself is level 1
-MAX_CUSTOMER_ID_CHARS = 256
-MAX_NAME_CHARS = 256  # an event's `type` and `id`

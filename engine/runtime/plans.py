@@ -2,8 +2,10 @@
 
 In: a rules folder, a templates folder, the activity registry.
 Out: ``PlanStore`` (recompiled, at most once a second, when a rules or template file
-changes; a plan that does not compile is refused and the previous one kept) and its
-``lookup`` (the journeys an event starts), which the lookup activity serves.
+changes; a plan that does not compile is refused and the previous one kept), its
+``lookup`` (the journeys a trigger starts, by trigger key: an event trigger's key is the
+event type) and ``answer`` (the lookup activity's ``dsl.contract.LookupResult``: those
+journeys, every trigger key, and the customer-wide settings).
 
 Journeys in flight keep the plan they started with (pinned in the customer's state by
 content hash); a reloaded plan only changes which journeys *start* from then on.
@@ -17,6 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from dsl.contract import CustomerSettings, LookupInput, LookupItem, LookupResult
 from dsl.ir import to_dict
 from engine.runtime.registry import ActivitySpec, load_registry
 
@@ -46,8 +49,9 @@ class PlanStore:
         self._checked = 0.0
         self._stamp: tuple = ()
         self._lock = threading.Lock()  # lookups run in a thread pool
-        self.by_trigger: dict[str, list[dict]] = {}
+        self.by_trigger: dict[str, list[dict]] = {}  # trigger key -> journeys (IR dicts)
         self.journeys: dict[str, dict] = {}
+        self.settings = CustomerSettings()
         self.templates = None
         self.static = False
         self.load()
@@ -101,8 +105,11 @@ class PlanStore:
         for name, journey in plan.journeys.items():
             data = to_dict(journey)
             journeys[name] = data
-            by_trigger.setdefault(journey.trigger, []).append(data)
+            by_trigger.setdefault(journey.trigger.key, []).append(data)
         self.journeys, self.by_trigger = journeys, by_trigger
+        self.settings = CustomerSettings(
+            sender=plan.settings.sender, unsubscribe_url=plan.settings.unsubscribe_url
+        )
 
     def refresh(self) -> None:
         now = time.monotonic()
@@ -129,12 +136,23 @@ class PlanStore:
                     )
                     self._stamp = stamp
 
-    def lookup(self, event_type: str, known: Sequence[str]) -> list[dict]:
-        """Journeys triggered by ``event_type``; the full journey only when not ``known``."""
+    def answer(self, inp: LookupInput) -> LookupResult:
+        """The lookup activity's answer: the journeys ``inp``'s trigger starts, every trigger
+        key of the plan (the customer's trigger cache) and the customer-wide settings."""
+        items = self.lookup(inp.trigger_key, inp.known)
+        return LookupResult(
+            journeys=[LookupItem(hash=i["hash"], journey=i.get("journey")) for i in items],
+            triggers=sorted(self.by_trigger),
+            settings=self.settings,
+        )
+
+    def lookup(self, trigger_key: str, known: Sequence[str]) -> list[dict]:
+        """Journeys started by the trigger ``trigger_key`` (an event trigger's key is its
+        event type); the full journey only when its hash is not ``known``."""
         self.refresh()
         known_set = set(known)
         out = []
-        for data in self.by_trigger.get(event_type, ()):
+        for data in self.by_trigger.get(trigger_key, ()):
             item = {"hash": data["hash"]}
             if data["hash"] not in known_set:
                 item["journey"] = data

@@ -42,9 +42,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dsl.contract import CALL_PREFIX, CallInput, call_activity_name
+
 # Filled in by the runtime when the input dataclass declares them.
 CONTEXT_FIELDS = ("customer_id", "journey", "idempotency_key")
-ACTIVITY_PREFIX = "call."
+ACTIVITY_PREFIX = CALL_PREFIX
 # Defaults of every call (docs/activities.md): one attempt may take a minute, all
 # attempts together an hour; then the step fails and the journey reports it.
 DEFAULT_TIMEOUT_SECONDS = 60
@@ -74,7 +76,7 @@ class ActivitySpec:
 
     @property
     def temporal_name(self) -> str:
-        return ACTIVITY_PREFIX + self.name
+        return call_activity_name(self.name)
 
 
 class RegistryError(Exception):
@@ -170,7 +172,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 def temporal_activities(registry: dict[str, ActivitySpec]) -> list[Callable]:
-    """Temporal activity callables, one per spec, each taking ``{"args":…, "context":…}``.
+    """Temporal activity callables, one per spec, each taking a ``dsl.contract.CallInput``.
 
     An ``async def`` activity runs on its own event loop in its own thread
     (``run_isolated``), so one that blocks (``time.sleep``, a synchronous HTTP client, a
@@ -185,22 +187,22 @@ def temporal_activities(registry: dict[str, ActivitySpec]) -> list[Callable]:
         def make(spec: ActivitySpec) -> Callable:
             field_names = {f.name for f in dataclasses.fields(spec.input_type)}
 
-            def build_input(payload: dict) -> Any:
-                kwargs = dict(payload.get("args", {}))
-                for k, v in payload.get("context", {}).items():
+            def build_input(payload: CallInput) -> Any:
+                kwargs = dict(payload.args)
+                for k, v in payload.context.items():
                     if k in field_names:
                         kwargs[k] = v
                 return spec.input_type(**kwargs)
 
             if spec.is_async:
 
-                async def run(payload: dict) -> Any:
+                async def run(payload: CallInput) -> Any:
                     inp = build_input(payload)
                     return to_jsonable(await run_isolated(spec.fn, inp, f"call.{spec.name}"))
 
             else:
 
-                def run(payload: dict) -> Any:  # type: ignore[misc]
+                def run(payload: CallInput) -> Any:  # type: ignore[misc]
                     return to_jsonable(spec.fn(build_input(payload)))
 
             run.__name__ = spec.name

@@ -20,27 +20,31 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from dsl.contract import LOOKUP, LookupInput, LookupResult
 from engine.runtime.client import connect
 from engine.runtime.config import TASK_QUEUE, calls_task_queue
 from engine.runtime.plans import PlanStore
 from engine.runtime.registry import temporal_activities
 from engine.runtime.servers import EmbeddedTemporal, port_open
 from engine.runtime.settings import env_int as _env_int
-from workflows.customer import LOOKUP_ACTIVITY, CustomerWorkflow
+from workflows.customer import CustomerWorkflow
 
 log = logging.getLogger("lifecycle")
 
 
 class LookupActivities:
+    """The ``lookup_journeys`` local activity: the plan store's answer to a customer.
+
+    One answer shape (``LookupResult``) for every request; the shapes answered before it
+    (a bare list; an object without ``settings``) live on only in recorded histories, and
+    the workflow decodes those itself (``dsl.contract.lookup_result_of``)."""
+
     def __init__(self, store: PlanStore) -> None:
         self.store = store
 
-    @activity.defn(name=LOOKUP_ACTIVITY)
-    def lookup_journeys(self, inp: dict) -> list[dict] | dict:
-        journeys = self.store.lookup(inp["event_type"], inp.get("known", ()))
-        if not inp.get("with_triggers"):
-            return journeys  # the answer's shape before the trigger cache
-        return {"journeys": journeys, "triggers": sorted(self.store.by_trigger)}
+    @activity.defn(name=LOOKUP)
+    def lookup_journeys(self, inp: LookupInput) -> LookupResult:
+        return self.store.answer(inp)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

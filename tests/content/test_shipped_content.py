@@ -146,7 +146,7 @@ def test_sample_events_are_well_formed(plan):
     events = [json.loads(line) for line in lines]
     ids = [e["id"] for e in events]
     assert len(ids) == len(set(ids))
-    named = {j.trigger for j in plan.journeys.values()}
+    named = {j.trigger.event for j in plan.journeys.values()}
     for e in events:
         assert set(e) <= {"id", "type", "customer_id", "at", "customer", "data"}, e
         assert e["at"].startswith("+"), e

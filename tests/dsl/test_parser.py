@@ -148,7 +148,7 @@ def test_journey_fields_and_hash():
         extra="    description: hi\n    goal: order.refunded\n    key: trigger.order_id",
     )
     j = result.plan.journeys["j"]
-    assert (j.trigger, j.goal, j.description) == ("order.placed", "order.refunded", "hi")
+    assert (str(j.trigger), j.goal, j.description) == ("order.placed", "order.refunded", "hi")
     assert j.when.src == "customer.opt_in and len(customer.email) > 0"
     assert j.key.tree == ["path", "trigger", ["order_id"]]
     assert j.origin == ir.Origin("r.yaml", 5, 3)

@@ -14,6 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.customer import CustomerWorkflow
+    from workflows.interpreter import Interpreter
     from workflows.state import CustomerInput
 
 
@@ -50,11 +51,16 @@ class TimerBeforeContinueAsNew(CustomerWorkflow):
 
 
 def _before_step(kind: str):
-    class Mutant(CustomerWorkflow):
-        async def _execute(self, inst, journey, step):
+    """The entity with an interpreter that adds a timer before every step of ``kind``."""
+
+    class TimerInterpreter(Interpreter):
+        async def execute(self, inst, journey, step):
             if step.kind == kind:
                 await _extra_timer()
-            return await super()._execute(inst, journey, step)
+            return await super().execute(inst, journey, step)
+
+    class Mutant(CustomerWorkflow):
+        interpreter_class = TimerInterpreter
 
     Mutant.__name__ = f"TimerBefore_{kind}"
     return as_customer_workflow(Mutant)
