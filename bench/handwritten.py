@@ -24,7 +24,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.customer import SEND_HEARTBEAT, SEND_RETRY, SEND_TIMEOUT
+    from workflows.interpreter import SEND_HEARTBEAT, SEND_RETRY, SEND_TIMEOUT
 
 SENDER = "Acme Shop <hello@acme.test>"
 UNSUBSCRIBE = "https://acme.test/unsubscribe/{customer_id}"
