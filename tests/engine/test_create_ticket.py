@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.create_ticket import CreateTicketInput, create_ticket
+from dsl.contract import CallInput
 from engine.runtime.registry import Param, load_registry, temporal_activities
 
 
@@ -63,14 +64,14 @@ def test_registry_describes_the_rule_facing_parameters():
 
 async def test_through_the_registry_wrapper_with_runtime_context(data_dir):
     (run,) = [fn for fn in temporal_activities(load_registry()) if fn.__name__ == "create_ticket"]
-    payload = {
-        "args": {"priority": "normal", "summary": "late parcel"},
-        "context": {
+    payload = CallInput(
+        args={"priority": "normal", "summary": "late parcel"},
+        context={
             "customer_id": "c-7",
             "journey": "complaint-escalation",
             "idempotency_key": "wf/9",
         },
-    }
+    )
     env = ActivityEnvironment()
     result = await env.run(run, payload)
     assert result == {"id": "T-000001", "priority": "normal", "status": "open"}
