@@ -95,7 +95,7 @@ class EmailActivities:
     """Holds the templates, the render pool, the SMTP connection and the ledger.
 
     ``templates``: where the template set comes from, an object whose ``current()`` gives
-    an ``engine.delivery.templates.TemplateSet`` (the worker passes ``PlanStore.template_source()``,
+    a ``dsl.templates.TemplateSet`` (the worker passes ``PlanStore.template_source()``,
     so only a set validated with the rules is rendered); by default the folder as it is
     at each send. ``renderer``: an ``engine.delivery.render_pool.RenderPool`` (default: the
     process's shared one, limits from the environment)."""
