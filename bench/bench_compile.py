@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dsl import parser as dsl_parser  # noqa: E402
-from dsl.compiler import compile_rules  # noqa: E402
 from engine.cli import main  # noqa: E402
+from engine.runtime.plans import compile_content  # noqa: E402
 
 TEMPLATES = ["welcome", "nudge", "thanks", "reminder", "alert"]
 
@@ -96,7 +96,7 @@ def run(journeys: int, repeat: int) -> None:
 
         def compile_once():
             nonlocal steps_total
-            result = compile_rules(rules, templates)
+            result = compile_content(rules, templates)
             assert not result.problems, result.problems[0].render()
             assert len(result.plan.journeys) == journeys
 

@@ -50,6 +50,7 @@ from bench import handwritten  # noqa: E402
 from dsl.compiler import compile_text  # noqa: E402
 from engine.delivery.email_activity import EmailActivities  # noqa: E402
 from engine.delivery.ledger import open_ledger  # noqa: E402
+from engine.delivery.render_pool import shared_pool  # noqa: E402
 from engine.delivery.smtp import SmtpSettings  # noqa: E402
 from engine.runtime.client import (  # noqa: E402
     connect,  # noqa: E402
@@ -58,6 +59,7 @@ from engine.runtime.client import (  # noqa: E402
 )
 from engine.runtime.config import customer_workflow_id  # noqa: E402
 from engine.runtime.plans import PlanStore  # noqa: E402
+from engine.runtime.registry import catalogue, load_registry  # noqa: E402
 from engine.runtime.servers import EmbeddedTemporal  # noqa: E402
 from engine.runtime.worker import build_worker, workflow_runner  # noqa: E402
 from engine.tools.smtp_sink import SmtpSink, free_port  # noqa: E402
@@ -84,7 +86,9 @@ SDK_DEFAULT_CACHE = 1000  # temporalio.worker.Worker(max_cached_workflows=...) d
 
 
 def bench_store() -> PlanStore:
-    result = compile_text(BENCH_RULES, "bench.yaml", TEMPLATES)
+    # What the worker compiles with: the registry's catalogue and the render pool.
+    activities = catalogue(load_registry())
+    result = compile_text(BENCH_RULES, "bench.yaml", TEMPLATES, activities, shared_pool())
     if result.problems:
         raise SystemExit("\n".join(str(p) for p in result.problems))
     return PlanStore.from_plan(result.plan)

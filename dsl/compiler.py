@@ -1,6 +1,10 @@
 """Rules files → the compiled plan, with every problem found in one run.
 
-In: a rules folder (or one YAML text), a templates folder and the activity registry.
+In: a rules folder (or one YAML text), the templates (a folder, or its snapshot
+``dsl.templates.TemplateSet``), the activity catalogue (``dsl.catalogue.ActivityDecl`` by
+name: what a rule may ``call``) and optionally a ``dsl.templates.SampleRenderer`` that
+renders each template with sample values under the send-time limits (without one, no
+render checks). Nothing of the engine is imported: no activity code, no render processes.
 Out: ``CompileResult`` with ``plan`` (``dsl.ir.Plan``, JSON-safe, what the workflows run)
 and ``problems`` (every ``RulesError``, in file order; compiling keeps going after each).
 
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dsl import ast, ir
+from dsl.catalogue import Catalogue
 from dsl.errors import RulesError, TextError, did_you_mean
 from dsl.functions import FUNCTIONS
 from dsl.loader import (
@@ -42,6 +47,14 @@ from dsl.parser import (
     parse_expression as parse_expression_ast,
 )
 from dsl.template_needs import TemplateNeeds
+from dsl.templates import (
+    SampleRenderer,
+    TemplateRenderError,
+    TemplateSet,
+    available_templates,
+    make_environment,
+    template_file,
+)
 
 UNITS = {
     "s": 1,
@@ -82,9 +95,9 @@ class CompileResult:
     plan: ir.Plan
     problems: list[RulesError] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)  # template names the rules use
-    # The templates folder as it was read for this compile (engine.delivery.templates.TemplateSet):
-    # what the worker renders from once this plan goes live.
-    template_set: object | None = None
+    # The templates folder as it was read for this compile: what the worker renders from
+    # once this plan goes live.
+    template_set: TemplateSet | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,23 +106,26 @@ class CompileResult:
 
 def compile_rules(
     rules_dir: str | Path,
-    templates_dir: str | Path,
-    activities: dict | None = None,
+    templates: str | Path | TemplateSet,
+    activities: Catalogue | None = None,
+    renderer: SampleRenderer | None = None,
 ) -> CompileResult:
-    """Compile every rules file under ``rules_dir``; see the module docstring."""
+    """Compile every rules file under ``rules_dir``; see the module docstring.
+    ``activities`` None: no activity can be called."""
     files, problems = load_rules(rules_dir)
-    return _Compiler(templates_dir, activities, problems).run(files)
+    return _Compiler(templates, activities, renderer, problems).run(files)
 
 
 def compile_text(
     yaml_text: str,
     filename: str = "rules.yaml",
-    templates_dir: str | Path = "templates",
-    activities: dict | None = None,
+    templates: str | Path | TemplateSet = "templates",
+    activities: Catalogue | None = None,
+    renderer: SampleRenderer | None = None,
 ) -> CompileResult:
     """Compile one rules file given as text (for tests and tools)."""
     rules_file, problems = load_text(yaml_text, filename)
-    return _Compiler(templates_dir, activities, problems).run([rules_file])
+    return _Compiler(templates, activities, renderer, problems).run([rules_file])
 
 
 def parse_expression(text: str) -> ir.Expr:
@@ -325,19 +341,20 @@ class _Lowering:
 
 
 class _Compiler:
-    def __init__(self, templates_dir, activities: dict | None, problems: list[RulesError]):
-        from engine.delivery.templates import TemplateSet
-
-        if activities is None:
-            from engine.runtime.registry import load_registry
-
-            activities = load_registry()
-        self.activities = activities
+    def __init__(
+        self,
+        templates,
+        activities: Catalogue | None,
+        renderer: SampleRenderer | None,
+        problems: list[RulesError],
+    ):
+        self.activities = activities if activities is not None else {}
+        self.renderer = renderer
         # Every check reads one snapshot of the folder, the one the plan will render from.
-        if isinstance(templates_dir, TemplateSet):
-            self.template_set = templates_dir
+        if isinstance(templates, TemplateSet):
+            self.template_set = templates
         else:
-            self.template_set = TemplateSet.read(templates_dir)
+            self.template_set = TemplateSet.read(templates)
         self.templates_dir = Path(self.template_set.root)
         # (template file, names the step provides) -> the step's text, rendered at the end
         self.render_checks: dict[tuple[str, frozenset[str]], Text] = {}
@@ -758,8 +775,6 @@ class _Compiler:
             if self.template_ok[name.text] is None:
                 self.unknown_template(text, name)
             return
-        from engine.delivery.templates import template_file
-
         path = self.templates_dir / template_file(name.text)
         if template_file(name.text) not in self.template_set.sources:
             self.template_ok[name.text] = None
@@ -772,8 +787,6 @@ class _Compiler:
         name = node.template
         if self.template_ok.get(name.text) is not True:
             return  # unknown or broken: reported already
-        from engine.delivery.templates import template_file
-
         if self._needs is None:
             self._needs = TemplateNeeds(self._env)
         file = template_file(name.text)
@@ -807,16 +820,13 @@ class _Compiler:
 
     def render_samples(self) -> None:
         """Render each template once per set of names its steps provide, with sample
-        values, in the render pool under the send-time limits (engine.delivery.render_pool), and
+        values, with the renderer (the engine's render pool, under the send-time limits), and
         report what would fail for every customer: a layout or include that does not
         compile, the sandbox refusing an operation, or a time or memory limit. Other render
         errors depend on real data and are left out."""
-        if not self.render_checks:
+        if not self.render_checks or self.renderer is None:
             return
-        from engine.delivery.message import TemplateRenderError
-        from engine.delivery.render_pool import shared_pool
-
-        pool = shared_pool()
+        pool = self.renderer
         jobs = []
         for (file, names), text in sorted(self.render_checks.items(), key=lambda i: i[0][0]):
             sample = sorted(names - {"unsubscribe_url"})
@@ -833,20 +843,20 @@ class _Compiler:
                 err = e
             where = err.template or file
             line = err.line or 1
-            if (where, line, err.detail) in seen:
+            if (where, line, err.message) in seen:
                 continue
-            seen.add((where, line, err.detail))
+            seen.add((where, line, err.message))
             lines = self.template_set.sources.get(where, "").splitlines()
             source_line = lines[line - 1] if err.line and 0 < line <= len(lines) else None
             ref_line, ref_col = text.position()
             used_by = f"used by {text.source.path}:{ref_line}:{ref_col}"
             if err.reason == "syntax":
-                message, hint = f"template syntax error: {err.detail}", used_by
+                message, hint = f"template syntax error: {err.message}", used_by
             elif err.reason == "security":
-                message = f"template refused by the sandbox: {err.detail}"
+                message = f"template refused by the sandbox: {err.message}"
                 hint = f"{used_by}; a template can only use the data it is given, within limits"
             else:
-                message = f"template over a render limit: {err.detail}"
+                message = f"template over a render limit: {err.message}"
                 hint = f"{used_by}; make the template lighter (it would fail for every customer)"
             self.problems.append(
                 RulesError(str(self.templates_dir / where), line, 1, message, hint, source_line)
@@ -854,8 +864,6 @@ class _Compiler:
 
     def unknown_template(self, text: Text, name: ast.Name) -> None:
         if self._available is None:
-            from engine.delivery.templates import available_templates
-
             self._available = available_templates(self.template_set)
         hint = did_you_mean(name.text, self._available)
         if hint is None:
@@ -864,8 +872,6 @@ class _Compiler:
 
     def compile_template(self, path: Path, file: str, used_by: Text) -> bool:
         import jinja2
-
-        from engine.delivery.templates import make_environment
 
         if self._env is None:
             self._env = make_environment(self.template_set)

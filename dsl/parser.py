@@ -3,7 +3,8 @@
 In: the text of one YAML scalar (``send welcome with discount=10``, ``customer.age > 18``).
 Out: a ``dsl.ast`` node whose spans are offsets inside that text, or a ``TextError`` with
 the offset of the problem and a message that says how to fix it. Lark's exceptions never
-escape: every syntax error is classified in ``_syntax_error``.
+escape: every syntax error is classified in ``_syntax_error``, by the table ``SYNTAX_CLASSES``
+(each class with example inputs, tested).
 
 Limits keep hostile input cheap: a text longer than ``MAX_TEXT`` characters is refused before
 parsing, and a tree nested deeper than ``MAX_DEPTH`` while it is being built (the AST is
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Lark, Token, Transformer_NonRecursive
@@ -27,7 +29,6 @@ MAX_DEPTH = 100  # nesting of the parse tree (parentheses, not, operators)
 
 STEP_KEYWORDS = ("send", "notify", "wait", "if", "call", "set", "exit")
 _GRAMMAR_FILE = Path(__file__).with_name("grammar.lark")
-_EXPR_START = {"NAME", "NUMBER", "STRING", "LPAR", "LSQB", "NOT", "MINUS", "TRUE", "FALSE", "NULL"}
 _DESCRIBE = {
     "NAME": "a name",
     "WORD": "a name",
@@ -119,120 +120,345 @@ _WHAT = {
 
 
 # --------------------------------------------------------------------------- syntax errors
+#
+# Every syntax error is one of the classes below, tried in order; the first whose
+# conditions hold names the problem. Each class carries bad inputs that must land in it:
+# tests/dsl/test_syntax_classes.py parses every example and fails when one lands in
+# another class (a grammar change that moves what the parser expects where), and checks
+# that every terminal named here exists in the grammar (a renamed terminal).
+
+
+@dataclass(frozen=True)
+class SyntaxClass:
+    """One kind of syntax error: when it applies, what it says, and inputs that show it.
+
+    It applies when each condition given holds (one left empty always holds):
+    ``found``: the unexpected terminal is one of these (``$END``: the text ended);
+    ``expects_any`` / ``expects_all`` / ``expects_only``: the terminals the parser would
+    have taken there; ``at_start``: nothing comes before the problem; ``at_end``: the text
+    ended (True) or not (False); ``after``: the word before the problem; ``first_word``:
+    the text's first word; ``start``: the kind of text; ``glued``: the text right before
+    the problem ends with this, no space between.
+
+    ``message`` (``message_at_end`` when the text ended, if given) and ``hint`` are
+    ``str.format`` templates over ``found`` (``'x'`` or ``the end``), ``word`` (the
+    unexpected text), ``prev`` (the word before), ``after`` (`` after 'prev'`` or
+    nothing), ``what`` (``step``, ``expression``, ...) and ``expected`` (what the parser
+    would have taken, in words). ``suggest``: a did-you-mean over these words replaces
+    the hint when one is close. ``shift`` moves the reported position. ``examples``: ``"START: TEXT"``.
+    """
+
+    label: str
+    message: str
+    hint: str | None = None
+    examples: tuple[str, ...] = ()
+    message_at_end: str | None = None
+    found: frozenset[str] = frozenset()
+    expects_any: frozenset[str] = frozenset()
+    expects_all: frozenset[str] = frozenset()
+    expects_only: frozenset[str] | None = None
+    at_start: bool | None = None
+    at_end: bool | None = None
+    after: tuple[str, ...] = ()
+    first_word: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()
+    glued: str | None = None
+    suggest: tuple[str, ...] = ()
+    shift: int = 0
+
+    def applies(self, s: _Situation) -> bool:
+        return (
+            (not self.found or s.token in self.found)
+            and (not self.expects_any or bool(self.expects_any & s.expected))
+            and self.expects_all <= s.expected
+            and (self.expects_only is None or self.expects_only == s.expected)
+            and (self.at_start is None or self.at_start == (s.prev is None))
+            and (self.at_end is None or self.at_end == s.at_end)
+            and (not self.after or s.prev in self.after)
+            and (not self.first_word or s.first_word in self.first_word)
+            and (not self.start or s.start in self.start)
+            and (self.glued is None or s.before.endswith(self.glued))
+        )
+
+
+@dataclass(frozen=True)
+class _Situation:
+    """What the parser saw where it stopped."""
+
+    start: str  # which kind of text
+    token: str  # the unexpected terminal ("$END" at the end)
+    word: str  # its text
+    expected: frozenset[str]  # the terminals the parser would have taken
+    pos: int  # offset of the problem
+    before: str  # the text before it
+    prev: str | None  # the word before it
+    first_word: str
+
+    @property
+    def at_end(self) -> bool:
+        return self.token == "$END"
+
+
+def _set(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+SYNTAX_CLASSES: tuple[SyntaxClass, ...] = (
+    SyntaxClass(
+        "unknown-step",
+        "unknown step '{word}'",
+        "a step starts with send, notify, wait, if, call, set or exit",
+        ("step: sned welcome", "step: wiat 2 days", "step: 42", "step: (x)"),
+        start=("step",),
+        at_start=True,
+        suggest=STEP_KEYWORDS,
+    ),
+    SyntaxClass(
+        "assign-in-condition",
+        "'=' is not a comparison",
+        "use '==' to compare values",
+        (
+            "step: if customer.plan = 'pro'",
+            "expression: customer.age = 18",
+            "step: if (x + 1) = 2",
+            "step: wait for a.b where event.id = trigger.id within 1 day",
+        ),
+        found=_set("EQUAL"),
+        expects_any=_set("COMP_OP", "AND"),
+    ),
+    SyntaxClass(
+        "double-equals",
+        "unexpected '=='",
+        "use a single '=' to give a value",
+        ("step: send welcome with discount==10", "step: set x == 1"),
+        found=_set("EQUAL"),
+        glued="=",
+        shift=-1,
+    ),
+    SyntaxClass(
+        "chained-comparison",
+        "comparisons cannot be chained",
+        "write 'a < b and b < c' instead of 'a < b < c'",
+        ("step: if 1 < x < 5", "expression: a == b == c"),
+        found=_set("COMP_OP"),
+        expects_any=_set("AND"),
+    ),
+    SyntaxClass(
+        "expression-expected",
+        "expected an expression{after}, found {found}",
+        message_at_end="expected an expression{after}",
+        examples=(
+            "step: if customer.orders_count ==",
+            "step: if",
+            "step: set x = )",
+            "step: send welcome with discount=",
+            "step: call f(a=1, b=",
+            "expression: (",
+            "expression: x and",
+            "expression: [1,",
+            "expression: len(x,",
+            "expression: not",
+            "expression: x in",
+            "step: wait for a.b where",
+        ),
+        expects_all=_set("NAME", "NUMBER"),
+    ),
+    SyntaxClass(
+        "unit-expected",
+        "expected a unit after '{prev}', found {found}",
+        "write e.g. '2 days' or '2d'; units: seconds, minutes, hours, days, weeks",
+        ("step: wait 2", "step: wait 2 ,", "reentry: after 3", "duration: -1"),
+        expects_any=_set("UNIT"),
+    ),
+    SyntaxClass(
+        "wait-duration-expected",
+        "expected a duration after '{prev}', found {found}",
+        "write 'wait 2 days', or 'wait for EVENT within DURATION'",
+        ("step: wait", "step: wait soon"),
+        expects_all=_set("NUMBER", "MINUS"),
+        after=("wait",),
+    ),
+    SyntaxClass(
+        "duration-expected",
+        "expected a duration after '{prev}', found {found}",
+        "write e.g. '2 days' or '36h'",
+        ("step: wait for a.b within", "step: wait for a.b within soon", "reentry: after"),
+        expects_all=_set("NUMBER", "MINUS"),
+    ),
+    SyntaxClass(
+        "event-expected",
+        "expected an event name after '{prev}', found {found}",
+        "event names look like 'order.placed'",
+        ("step: wait for", "step: wait for 5 within 1 day"),
+        expects_any=_set("EVENT"),
+    ),
+    SyntaxClass(
+        "team-expected",
+        "expected a team name after '{prev}', found {found}",
+        examples=("step: notify", "step: notify , with alert"),
+        expects_any=_set("WORD"),
+        after=("notify",),
+    ),
+    SyntaxClass(
+        "template-expected",
+        "expected a template name after '{prev}', found {found}",
+        examples=("step: send", "step: send ,", "step: notify support with"),
+        expects_any=_set("WORD"),
+    ),
+    SyntaxClass(
+        "notify-needs-with",
+        "notify needs 'with TEMPLATE'",
+        "write: notify TEAM with TEMPLATE [with NAME=EXPR]",
+        ("step: notify support alert", "step: notify support"),
+        expects_only=_set("WITH"),
+    ),
+    SyntaxClass(
+        "missing-rpar",
+        "missing ')'",
+        examples=("step: if (x", "step: call f(a=1", "expression: len(x", "expression: (1 + 2"),
+        expects_any=_set("RPAR"),
+        at_end=True,
+    ),
+    SyntaxClass(
+        "missing-rsqb",
+        "missing ']'",
+        examples=("expression: [1, 2", "step: if x in [1"),
+        expects_any=_set("RSQB"),
+        at_end=True,
+    ),
+    SyntaxClass(
+        "call-needs-parens",
+        "expected '(' after '{prev}', found {found}",
+        "write: call ACTIVITY(NAME=EXPR, ...) [as NAME]",
+        ("step: call create_ticket", "step: call create_ticket priority=1"),
+        expects_only=_set("LPAR"),
+        start=("step",),
+        first_word=("call",),
+    ),
+    SyntaxClass(
+        "arguments-need-commas",
+        "unexpected {found} after '{prev}'",
+        "separate arguments with ','",
+        ("step: send welcome with a=1 b=2", "step: call f(a=1 b=2)"),
+        expects_any=_set("AND", "COMP_OP"),
+        expects_all=_set("COMMA"),
+        at_end=False,
+        first_word=("send", "notify", "call"),
+    ),
+    SyntaxClass(
+        "unexpected-after-operand",
+        "unexpected {found} after '{prev}'",
+        "join conditions with 'and' or 'or'",
+        ("step: if x y", "expression: a b", "step: if (a) 1", "step: set x = 1 2"),
+        expects_any=_set("AND", "COMP_OP"),
+        at_end=False,
+    ),
+    SyntaxClass(
+        "after-the-end",
+        "unexpected {found} after the end of the {what}",
+        examples=(
+            "step: exit now",
+            "duration: 2 days x",
+            "reentry: never x",
+            "event: order.placed x",
+            "event: order.placed within",
+        ),
+        expects_only=_set("$END"),
+        at_end=False,
+    ),
+    SyntaxClass(
+        "unexpected-end",
+        "unexpected end of the {what}; expected {expected}",
+        examples=("step: set x", "step: call f(a"),
+        at_end=True,
+    ),
+    SyntaxClass(
+        "unexpected",
+        "unexpected {found}; expected {expected}",
+        examples=("step: set x 1", "step: call f(1)"),
+    ),
+)
+
+_BAD_CHARACTERS = {
+    '"': ("unterminated string", 'close it with "'),
+    "'": ("unterminated string", "close it with '"),
+    "&": ("unexpected character '&'", "use 'and'"),
+    "|": ("unexpected character '|'", "use 'or'"),
+    "!": ("unexpected character '!'", "use 'not', or '!=' to compare"),
+    ":": (
+        "unexpected character ':'",
+        "only a block step ('if ...:', 'wait for ...:') ends with ':'",
+    ),
+}
 
 
 def _syntax_error(e: UnexpectedInput, text: str, start: str) -> TextError:
     """Turn any Lark error into a message that says what to write instead."""
-    what = _WHAT[start]
     if isinstance(e, UnexpectedCharacters):
-        return _bad_character(e.pos_in_stream, text)
+        pos = e.pos_in_stream
+        message, hint = _BAD_CHARACTERS.get(
+            text[pos], (f"unexpected character {text[pos]!r}", None)
+        )
+        return TextError(pos, message, hint)
     if not isinstance(e, UnexpectedToken):  # UnexpectedEOF and future kinds
-        end = len(text.rstrip())
-        return TextError(end, f"unexpected end of the {what}")
+        return TextError(len(text.rstrip()), f"unexpected end of the {_WHAT[start]}")
+    s = _situation(e, text, start)
+    cls = syntax_class(s)
+    fields = {
+        "found": "the end" if s.at_end else f"'{s.word}'",
+        "word": s.word,
+        "prev": s.prev,
+        "after": f" after '{s.prev}'" if s.prev else "",
+        "what": _WHAT[start],
+        "expected": _describe(s.expected),
+    }
+    template = cls.message_at_end if (s.at_end and cls.message_at_end) else cls.message
+    hint = cls.hint.format(**fields) if cls.hint else None
+    if cls.suggest:
+        hint = did_you_mean(s.word, cls.suggest) or hint
+    return TextError(s.pos + cls.shift, template.format(**fields), hint)
+
+
+def _situation(e: UnexpectedToken, text: str, start: str) -> _Situation:
     tok = e.token
-    expected = set(e.expected)
     at_end = tok.type == "$END"
     pos = len(text.rstrip()) if at_end else tok.start_pos
     prev_match = _PREV_TOKEN.search(text[:pos])
-    prev = prev_match.group(1) if prev_match else None
-    found = "the end" if at_end else f"'{tok.value}'"
-
-    if prev is None and start == "step":
-        word = str(tok.value)
-        return TextError(
-            pos,
-            f"unknown step '{word}'",
-            did_you_mean(word, STEP_KEYWORDS)
-            or "a step starts with send, notify, wait, if, call, set or exit",
-        )
-    if tok.type == "EQUAL" and ("COMP_OP" in expected or "$END" in expected):
-        return TextError(pos, "'=' is not a comparison", "use '==' to compare values")
-    if tok.type == "EQUAL" and text[:pos].endswith("="):
-        return TextError(pos - 1, "unexpected '=='", "use a single '=' to give a value")
-    if tok.type == "COMP_OP" and ("AND" in expected or "$END" in expected):
-        return TextError(
-            pos, "comparisons cannot be chained", "write 'a < b and b < c' instead of 'a < b < c'"
-        )
-    if expected & _EXPR_START and "NAME" in expected and "NUMBER" in expected:
-        after = f" after '{prev}'" if prev else ""
-        if at_end:
-            return TextError(pos, f"expected an expression{after}")
-        return TextError(pos, f"expected an expression{after}, found {found}")
-    if "UNIT" in expected:
-        return TextError(
-            pos,
-            f"expected a unit after '{prev}', found {found}",
-            "write e.g. '2 days' or '2d'; units: seconds, minutes, hours, days, weeks",
-        )
-    if "NUMBER" in expected and "MINUS" in expected:
-        hint = "write e.g. '2 days' or '36h'"
-        if prev == "wait":
-            hint = "write 'wait 2 days', or 'wait for EVENT within DURATION'"
-        return TextError(pos, f"expected a duration after '{prev}', found {found}", hint)
-    if "EVENT" in expected:
-        return TextError(
-            pos,
-            f"expected an event name after '{prev}', found {found}",
-            "event names look like 'order.placed'",
-        )
-    if "WORD" in expected:
-        kind = "team" if prev == "notify" else "template"
-        return TextError(pos, f"expected a {kind} name after '{prev}', found {found}")
-    if expected == {"WITH"}:
-        return TextError(
-            pos, "notify needs 'with TEMPLATE'", "write: notify TEAM with TEMPLATE [with NAME=EXPR]"
-        )
-    if "RPAR" in expected and at_end:
-        return TextError(pos, "missing ')'")
-    if "RSQB" in expected and at_end:
-        return TextError(pos, "missing ']'")
-    if "LPAR" in expected and prev and start == "step" and text.lstrip().startswith("call"):
-        return TextError(
-            pos,
-            f"expected '(' after '{prev}', found {found}",
-            "write: call ACTIVITY(NAME=EXPR, ...) [as NAME]",
-        )
-    if not at_end and ("AND" in expected or "COMP_OP" in expected):
-        hint = _operator_hint(str(tok.value)) or "join conditions with 'and' or 'or'"
-        if "COMMA" in expected and text.split(None, 1)[0] in ("send", "notify", "call"):
-            hint = "separate arguments with ','"
-        return TextError(pos, f"unexpected {found} after '{prev}'", hint)
-    if "$END" in expected and not at_end:
-        hint = _operator_hint(str(tok.value))
-        return TextError(pos, f"unexpected {found} after the end of the {what}", hint)
-    if at_end:
-        return TextError(pos, f"unexpected end of the {what}; expected {_describe(expected)}")
-    return TextError(pos, f"unexpected {found}; expected {_describe(expected)}")
+    # What this parse would take here (``accepts`` follows the reductions of this very
+    # stack; ``expected`` is the state's, merged across contexts by LALR). Nothing at
+    # all: the text was complete.
+    expected = e.accepts if e.accepts is not None else e.expected
+    words = text.split(None, 1)
+    return _Situation(
+        start=start,
+        token=tok.type,
+        word=str(tok.value),
+        expected=frozenset(expected) or frozenset({"$END"}),
+        pos=pos,
+        before=text[:pos],
+        prev=prev_match.group(1) if prev_match else None,
+        first_word=words[0] if words else "",
+    )
 
 
-def _bad_character(pos: int, text: str) -> TextError:
-    ch = text[pos]
-    if ch in "\"'":
-        return TextError(pos, "unterminated string", f"close it with {ch}")
-    if ch == "&":
-        return TextError(pos, "unexpected character '&'", "use 'and'")
-    if ch == "|":
-        return TextError(pos, "unexpected character '|'", "use 'or'")
-    if ch == "!":
-        return TextError(pos, "unexpected character '!'", "use 'not', or '!=' to compare")
-    if ch == ":":
-        return TextError(
-            pos,
-            "unexpected character ':'",
-            "only a block step ('if ...:', 'wait for ...:') ends with ':'",
-        )
-    return TextError(pos, f"unexpected character {ch!r}")
+def syntax_class(s: _Situation) -> SyntaxClass:
+    """The first class that applies (the last one always does)."""
+    return next(c for c in SYNTAX_CLASSES if c.applies(s))
 
 
-def _operator_hint(value: str) -> str | None:
-    return {
-        "=": "use '==' to compare values",
-        "&&": "use 'and'",
-        "||": "use 'or'",
-    }.get(value)
+def classify(text: str, start: str = "step") -> str | None:
+    """The label of the syntax error ``text`` gives (None: it parses, or the error is a
+    bad character); for tests and for checking the table."""
+    try:
+        _lark().parse(text, start=start)
+    except UnexpectedToken as e:
+        return syntax_class(_situation(e, text, start)).label
+    except UnexpectedInput:
+        return None
+    return None
 
 
-def _describe(expected: set[str]) -> str:
+def _describe(expected: frozenset[str]) -> str:
     names = sorted({_DESCRIBE.get(t, f"'{t.lower()}'") for t in expected})
     if len(names) == 1:
         return names[0]

@@ -33,11 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from dsl.compiler import compile_rules
     from dsl.errors import did_you_mean
+    from engine.runtime.plans import compile_content
     from engine.tools.graph import build_graph, to_mermaid, to_svg
 
-    result = compile_rules(args.rules, args.templates)
+    result = compile_content(args.rules, args.templates)
     journey = result.plan.journeys.get(args.journey)
     if journey is None:
         for problem in sorted(result.problems, key=lambda p: p.sort_key()):

@@ -17,10 +17,13 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli import ExitCode
 from engine.runtime.config import DEFAULT_TEMPLATES_DIR
+
+if TYPE_CHECKING:
+    from dsl.templates import TemplateRenderError
 
 DEFAULT_SAMPLE = "samples/customer.json"
 SAMPLE_UNSUBSCRIBE_URL = "https://example.test/unsubscribe/preview"
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         templates = TemplateSet.read(args.templates)
         email = shared_pool().render(templates, name, context)
     except TemplateRenderError as exc:
-        print(describe_error(str(exc), args.templates, context), file=sys.stderr)
+        print(describe_error(exc, args.templates, context), file=sys.stderr)
         return ExitCode.PROBLEMS
 
     out = Path(args.out) if args.out else data_dir() / "preview" / f"{name}.html"
@@ -151,27 +154,21 @@ def _shown(path: Path) -> str:
 
 # --------------------------------------------------------------------------- errors
 
-# TemplateRenderError messages start with the template file (relative to the templates
-# folder) and, when Jinja knows it, the line: "welcome.html.j2:3: 'nmae' is undefined".
-_WHERE = re.compile(r"(?P<file>[^:\n]+?)(?::(?P<line>\d+))?: (?P<message>.*)", re.S)
 _UNDEFINED_NAME = re.compile(r"'(?P<name>[^']+)' is undefined")
 _MISSING_ATTR = re.compile(r"has no (?:attribute|element) '(?P<name>[^']+)'")
 
 
-def describe_error(message: str, templates_dir: str, context: dict[str, Any]) -> str:
-    """A render failure as ``PATH:LINE:COL: error: MESSAGE``, source line, caret, hint."""
+def describe_error(err: TemplateRenderError, templates_dir: str, context: dict[str, Any]) -> str:
+    """A render failure as ``PATH:LINE:COL: error: MESSAGE``, source line, caret, hint,
+    from the error's fields (template, line, message)."""
     from dsl.errors import RulesError
 
-    m = _WHERE.fullmatch(message)
-    if m is None:
-        return f"error: {message}"
-    path = (Path(templates_dir) / m["file"]).as_posix()
-    if m["line"] is None:
-        return f"{path}: error: {m['message']}"
-    line = int(m["line"])
-    source = _source_line(Path(path), line)
-    col, detail, hint = _undefined_hint(m["message"], source or "", context)
-    return RulesError(path, line, col, detail, hint, source).render()
+    path = (Path(templates_dir) / err.template).as_posix()
+    if err.line is None:
+        return f"{path}: error: {err.message}"
+    source = _source_line(Path(path), err.line)
+    col, detail, hint = _undefined_hint(err.message, source or "", context)
+    return RulesError(path, err.line, col, detail, hint, source).render()
 
 
 def _source_line(path: Path, line: int) -> str | None:

@@ -26,11 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from dsl.compiler import compile_rules
     from dsl.errors import did_you_mean
     from dsl.ir import to_dict
+    from engine.runtime.plans import compile_content
 
-    result = compile_rules(args.rules, args.templates)
+    result = compile_content(args.rules, args.templates)
     journey = result.plan.journeys.get(args.journey)
     if journey is None:
         for problem in result.problems:

@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from dsl.compiler import compile_rules
+    from engine.runtime.plans import compile_content
 
-    result = compile_rules(args.rules, args.templates)
+    result = compile_content(args.rules, args.templates)
     problems = sorted(result.problems, key=lambda p: p.sort_key())
     for problem in problems:
         print(problem.render(), end="\n\n")

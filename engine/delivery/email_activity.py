@@ -4,8 +4,9 @@ In: ``SendEmailInput`` (``dsl.contract``, built by the workflow from a ``send`` 
 what the worker builds once: the templates folder, ``SmtpSettings`` and a ``Ledger``.
 Out: ``SendEmailResult`` with status ``sent``, ``duplicate`` (the ledger already had the
 key: nothing rendered, nothing sent) or ``bounced`` (the server refused with 5xx);
-``ApplicationError`` type ``TemplateError`` (non-retryable) when the template fails, type
-``SmtpUnavailable`` (retryable) when the mail server cannot take the message now, type
+``ApplicationError`` type ``TemplateError`` (non-retryable; ``details[0]`` holds the
+``TemplateRenderError`` fields template, line, message, reason) when the template fails,
+type ``SmtpUnavailable`` (retryable) when the mail server cannot take the message now, type
 ``LedgerUnavailable`` (retryable, nothing sent) when the ledger did not answer in time,
 type ``SendInProgress`` (retryable, nothing sent) while another attempt holds the claim.
 
@@ -72,7 +73,7 @@ class EmailActivities:
     """Holds the templates, the render pool, the SMTP connection and the ledger.
 
     ``templates``: where the template set comes from, an object whose ``current()`` gives
-    an ``engine.delivery.templates.TemplateSet`` (the worker passes ``PlanStore.template_source()``,
+    a ``dsl.templates.TemplateSet`` (the worker passes ``PlanStore.template_source()``,
     so only a set validated with the rules is rendered); by default the folder as it is
     at each send. ``renderer``: an ``engine.delivery.render_pool.RenderPool`` (default: the
     process's shared one, limits from the environment)."""
@@ -113,7 +114,11 @@ class EmailActivities:
         try:
             rendered = await self._render(inp.template, variables)
         except TemplateRenderError as exc:
-            raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from None
+            # The fields ride along as data (details[0]: template, line, message,
+            # reason); the message keeps the FILE:LINE: text the journal shows.
+            raise ApplicationError(
+                str(exc), exc.as_dict(), type="TemplateError", non_retryable=True
+            ) from None
 
         try:
             message = build_message(

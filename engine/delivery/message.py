@@ -1,6 +1,6 @@
 """Rendering a template into an email, and building the message that goes on the wire.
 
-In: a Jinja environment (``engine.delivery.templates.make_environment``), a template name and its
+In: a Jinja environment (``dsl.templates.make_environment``), a template name and its
 variables; then the rendered parts plus addresses and ids.
 Out: ``RenderedEmail(subject, html, text)`` from ``render_email`` (raising
 ``TemplateRenderError`` naming the template file and line), and an
@@ -30,7 +30,7 @@ from typing import Any
 from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import SecurityError
 
-from engine.delivery.templates import TEMPLATE_SUFFIX, template_file
+from dsl.templates import TEMPLATE_SUFFIX, TemplateRenderError, template_file
 
 
 @dataclass(frozen=True)
@@ -38,39 +38,6 @@ class RenderedEmail:
     subject: str
     html: str
     text: str
-
-
-class TemplateRenderError(Exception):
-    """A template failed to load, compile or render; the message starts with ``FILE:LINE:``.
-
-    As data: ``template`` (the file the problem is in), ``line`` (or None) and ``reason``:
-    ``not_found``, ``syntax``, ``security`` (the sandbox refused an operation), ``limit``
-    (time or memory, ``engine.delivery.render_pool``) or ``error`` (anything else at render time).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        template: str = "",
-        line: int | None = None,
-        reason: str = "error",
-        detail: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.template = template
-        self.line = line
-        self.reason = reason
-        self.detail = detail if detail is not None else message  # without "FILE:LINE: "
-
-    def __reduce__(self):  # crosses the render process boundary
-        args = (self.message, self.template, self.line, self.reason, self.detail)
-        return (_rebuild_render_error, args)
-
-
-def _rebuild_render_error(message, template, line, reason, detail) -> TemplateRenderError:
-    return TemplateRenderError(message, template=template, line=line, reason=reason, detail=detail)
 
 
 class RenderLimitError(Exception):
@@ -93,9 +60,7 @@ def render_email(env: Environment, template_name: str, variables: dict[str, Any]
         template = env.get_template(file_name)
     except TemplateNotFound as exc:
         raise TemplateRenderError(
-            f"{file_name}: template not found ({exc.message})",
-            template=file_name,
-            reason="not_found",
+            file_name, None, f"template not found ({exc.message})", "not_found"
         ) from None
     except TemplateSyntaxError as exc:
         raise _syntax_error(env, exc, file_name) from None
@@ -118,9 +83,7 @@ def render_email(env: Environment, template_name: str, variables: dict[str, Any]
         except Exception as exc:
             raise _runtime_error(env, exc, file_name) from None
     if subject is None:
-        raise TemplateRenderError(
-            f"{file_name}: no {{% block subject %}} (the subject line)", template=file_name
-        )
+        raise TemplateRenderError(file_name, None, "no {% block subject %} (the subject line)")
     # Blocks render with HTML autoescape on; the subject and the text part are plain
     # text, so entities go back to characters ("Ann &amp; Bob" -> "Ann & Bob").
     subject = " ".join(unescape(subject).split())
@@ -142,7 +105,7 @@ def _template_label(env: Environment, filename: str | None, fallback: str) -> st
     if not filename:
         return fallback
     if not os.path.isabs(filename):
-        return filename  # engine.delivery.templates.SnapshotLoader: already relative to the folder
+        return filename  # dsl.templates.SnapshotLoader: already relative to the folder
     for root in getattr(env.loader, "searchpath", []) or []:
         try:
             return Path(filename).resolve().relative_to(Path(root).resolve()).as_posix()
@@ -153,13 +116,7 @@ def _template_label(env: Environment, filename: str | None, fallback: str) -> st
 
 def _syntax_error(env: Environment, exc: TemplateSyntaxError, fallback: str) -> TemplateRenderError:
     label = _template_label(env, exc.filename, exc.name or fallback)
-    return TemplateRenderError(
-        f"{label}:{exc.lineno}: {exc.message}",
-        template=label,
-        line=exc.lineno,
-        reason="syntax",
-        detail=exc.message,
-    )
+    return TemplateRenderError(label, exc.lineno, exc.message or str(exc), "syntax")
 
 
 def _runtime_error(env: Environment, exc: BaseException, fallback: str) -> TemplateRenderError:
@@ -182,10 +139,7 @@ def _runtime_error(env: Environment, exc: BaseException, fallback: str) -> Templ
         detail = "rendering needs more memory than a render may use (LIFECYCLE_RENDER_MEMORY_MB)"
     elif not isinstance(exc, TemplateError):
         detail = f"{type(exc).__name__}: {detail}"
-    where = f"{label}:{line}" if line is not None else label
-    return TemplateRenderError(
-        f"{where}: {detail}", template=label, line=line, reason=reason, detail=detail
-    )
+    return TemplateRenderError(label, line, detail, reason)
 
 
 # --------------------------------------------------------------------------- HTML → text

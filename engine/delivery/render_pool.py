@@ -34,13 +34,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from engine.delivery.message import (
-    RenderedEmail,
-    RenderLimitError,
-    TemplateRenderError,
-    render_email,
-)
-from engine.delivery.templates import TemplateSet, make_environment
+from dsl.templates import TemplateRenderError, TemplateSet, make_environment
+from engine.delivery.message import RenderedEmail, RenderLimitError, render_email
 
 TIMEOUT_ENV = "LIFECYCLE_RENDER_TIMEOUT"
 MEMORY_ENV = "LIFECYCLE_RENDER_MEMORY_MB"
@@ -132,14 +127,10 @@ def _render_job(
         return "error", exc
     except RenderLimitError:  # raised outside the template's own frames
         text = _timeout_text(timeout)
-        return "error", TemplateRenderError(
-            f"{_file(name)}: {text}", template=_file(name), reason="limit", detail=text
-        )
+        return "error", TemplateRenderError(_file(name), None, text, "limit")
     except MemoryError:
         text = _memory_text()
-        return "error", TemplateRenderError(
-            f"{_file(name)}: {text}", template=_file(name), reason="limit", detail=text
-        )
+        return "error", TemplateRenderError(_file(name), None, text, "limit")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
@@ -286,9 +277,7 @@ class RenderPool:
             text = _timeout_text(self.limits.timeout) + "; the render was stopped"
         else:  # the process died: killed for memory, or crashed
             text = f"the render process died ({exc}); {_memory_text()}"
-        return TemplateRenderError(
-            f"{_file(name)}: {text}", template=_file(name), reason="limit", detail=text
-        )
+        return TemplateRenderError(_file(name), None, text, "limit")
 
     def submit(self, templates: TemplateSet, name: str, variables: dict, sample_names=None):
         """Start a render; returns a handle for ``result``."""
@@ -344,7 +333,7 @@ class RenderPool:
 
 
 def _file(name: str) -> str:
-    from engine.delivery.templates import TEMPLATE_SUFFIX, template_file
+    from dsl.templates import TEMPLATE_SUFFIX, template_file
 
     return name if name.endswith(TEMPLATE_SUFFIX) else template_file(name)
 

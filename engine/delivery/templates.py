@@ -1,158 +1,27 @@
-"""Jinja environment for email templates, and the snapshot of a templates folder.
+"""Templates on the worker's side: a folder watched for edits.
 
-In: a templates folder (or a ``TemplateSet``, the snapshot of one). Out: a sandboxed Jinja
-``Environment`` (StrictUndefined, HTML autoescape, compiled templates cached, ``*`` and
-``**`` results bounded), the file name a template name maps to, and ``TemplateSet``: the
-folder's text files read once, content-addressed by a hash, which the worker validates
-together with the rules and then renders from (a broken edit never reaches a send).
-``send welcome`` uses ``templates/welcome.html.j2``.
+In: a templates folder. Out: ``FolderTemplates``, whose ``current()`` is the folder's
+``TemplateSet`` as it is now. The content side (``TemplateSet``, the Jinja sandbox,
+``TemplateRenderError``) lives in ``dsl.templates`` and is re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import operator
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from jinja2 import (
-    BaseLoader,
-    FileSystemLoader,
-    StrictUndefined,
-    TemplateNotFound,
-    select_autoescape,
+from dsl.templates import (  # noqa: F401  (re-exported)
+    MAX_POWER_DIGITS,
+    MAX_REPEAT,
+    TEMPLATE_SUFFIX,
+    EmailEnvironment,
+    SnapshotLoader,
+    TemplateRenderError,
+    TemplateSet,
+    available_templates,
+    make_environment,
+    template_file,
 )
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
-
-TEMPLATE_SUFFIX = ".html.j2"
-# A `*` result (string / list repetition) longer than this, or a `**` result with more
-# digits than MAX_POWER_DIGITS, is refused with a SecurityError at the template's line,
-# before Python allocates it. Emails are kilobytes; a million is far beyond any real use.
-MAX_REPEAT = 1_000_000
-MAX_POWER_DIGITS = 1_000
-
-
-def template_file(name: str) -> str:
-    return f"{name}{TEMPLATE_SUFFIX}"
-
-
-@dataclass(frozen=True)
-class TemplateSet:
-    """The text files of a templates folder, by path relative to it (``layouts/base.html.j2``).
-
-    ``digest`` is a hash of all of it: the same files give the same digest. ``root`` is
-    where they were read from (for messages only; rendering never reads it again)."""
-
-    root: Path
-    sources: dict[str, str] = field(default_factory=dict)
-    digest: str = ""
-
-    @classmethod
-    def read(cls, root: str | Path) -> TemplateSet:
-        root = Path(root)
-        sources: dict[str, str] = {}
-        if root.is_dir():
-            for path in sorted(root.rglob("*")):
-                rel = path.relative_to(root).as_posix()
-                # Editor swap and backup files (.x.swp, x~) are not templates.
-                if any(part.startswith(".") for part in rel.split("/")) or rel.endswith("~"):
-                    continue
-                if not path.is_file():
-                    continue
-                try:
-                    sources[rel] = path.read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError):
-                    continue  # an image or a file being replaced: not a template
-        return cls(root, sources, _digest(sources))
-
-    def names(self) -> list[str]:
-        """Template names a rule can use (layouts under a subfolder are not counted)."""
-        return sorted(
-            rel[: -len(TEMPLATE_SUFFIX)]
-            for rel in self.sources
-            if rel.endswith(TEMPLATE_SUFFIX) and "/" not in rel
-        )
-
-
-def _digest(sources: dict[str, str]) -> str:
-    h = hashlib.sha256()
-    for rel in sorted(sources):
-        data = sources[rel].encode("utf-8", "surrogatepass")
-        h.update(f"{rel}\0{len(data)}\0".encode())
-        h.update(data)
-    return h.hexdigest()
-
-
-class SnapshotLoader(BaseLoader):
-    """Loads templates from a ``TemplateSet``; a template's file name is its relative
-    path, so error tracebacks name ``layouts/base.html.j2``."""
-
-    def __init__(self, templates: TemplateSet) -> None:
-        self.templates = templates
-
-    def get_source(self, environment, template: str):
-        source = self.templates.sources.get(template)
-        if source is None:
-            raise TemplateNotFound(template)
-        return source, template, lambda: True
-
-    def list_templates(self) -> list[str]:
-        return sorted(self.templates.sources)
-
-
-class EmailEnvironment(SandboxedEnvironment):
-    """The sandbox, with the cheap bombs (``'x' * 10**9``, ``9 ** 10**9``) refused."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple, bytes)) and isinstance(times, int):
-                    if len(seq) * times > MAX_REPEAT:
-                        raise SecurityError(
-                            f"'*' would repeat a value of length {len(seq)} {times} times; "
-                            f"the limit is {MAX_REPEAT:,} items"
-                        )
-            return operator.mul(left, right)
-        if operator_name == "**":
-            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
-                digits = right * math.log10(abs(left))
-                if digits > MAX_POWER_DIGITS:
-                    raise SecurityError(
-                        f"'**' would make a number of about {int(digits):,} digits; "
-                        f"the limit is {MAX_POWER_DIGITS:,}"
-                    )
-            return operator.pow(left, right)
-        return super().call_binop(context, operator_name, left, right)
-
-
-def make_environment(templates: str | Path | TemplateSet) -> SandboxedEnvironment:
-    """The environment over a folder (read live) or over a ``TemplateSet`` (fixed)."""
-    if isinstance(templates, TemplateSet):
-        loader: BaseLoader = SnapshotLoader(templates)
-    else:
-        loader = FileSystemLoader(str(templates))
-    return EmailEnvironment(
-        loader=loader,
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
-        cache_size=1000,
-        auto_reload=True,
-    )
-
-
-def available_templates(templates: str | Path | TemplateSet) -> list[str]:
-    """Template names a rule can use (layouts under a subfolder are not counted)."""
-    if isinstance(templates, TemplateSet):
-        return templates.names()
-    root = Path(templates)
-    if not root.is_dir():
-        return []
-    return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in root.glob(f"*{TEMPLATE_SUFFIX}"))
 
 
 class FolderTemplates:

@@ -21,9 +21,24 @@ from pathlib import Path
 
 from dsl.contract import CustomerSettings, LookupInput, LookupItem, LookupResult
 from dsl.ir import to_dict
-from engine.runtime.registry import ActivitySpec, load_registry
+from engine.runtime.registry import ActivitySpec, catalogue, load_registry
 
 log = logging.getLogger("lifecycle")
+
+
+def compile_content(
+    rules_dir: str | Path,
+    templates,
+    registry: dict[str, ActivitySpec] | None = None,
+):
+    """``dsl.compiler.compile_rules`` given what the engine has: the catalogue of the
+    activity registry (loaded when not given) and the shared render pool for the sample
+    renders, so ``validate`` checks what a send would hit. Returns its ``CompileResult``."""
+    from dsl.compiler import compile_rules
+    from engine.delivery.render_pool import shared_pool
+
+    registry = registry if registry is not None else load_registry()
+    return compile_rules(rules_dir, templates, catalogue(registry), renderer=shared_pool())
 
 
 class PlanError(Exception):
@@ -34,7 +49,7 @@ class PlanStore:
     """The current compiled plan and its templates; recompiled (at most once a second)
     when a rules or template file changes. Rules and templates go live together, only
     when all of them compile and validate; otherwise the previous plan and template set
-    stay. ``templates`` is that set (``engine.delivery.templates.TemplateSet``): the email activity
+    stay. ``templates`` is that set (``dsl.templates.TemplateSet``): the email activity
     renders from it, never from the folder, through ``template_source()``."""
 
     def __init__(
@@ -83,12 +98,10 @@ class PlanStore:
         return tuple(out)
 
     def load(self) -> None:
-        from dsl.compiler import compile_rules
-
         stamp = self._files_stamp()
         # The compiler reads the templates folder once; that snapshot is what it checked
         # and what goes live, so an edit saved during the compile waits for the next one.
-        result = compile_rules(self.rules_dir, self.templates_dir, self.registry)
+        result = compile_content(self.rules_dir, self.templates_dir, self.registry)
         if result.problems:
             raise PlanError("\n".join(str(p) for p in result.problems))
         self._index(result.plan)

@@ -2,8 +2,9 @@
 
 In: Python functions decorated with ``@activity(...)``, each taking one input dataclass,
 in the ``activities`` package (or any module imported before ``load_registry``).
-Out: ``ActivitySpec`` entries; the compiler checks a rule's ``call NAME(...)`` against
-their parameters, and the worker registers exactly this set as Temporal activities
+Out: ``ActivitySpec`` entries; ``catalogue`` describes them as plain data
+(``dsl.catalogue.ActivityDecl``) and the compiler checks a rule's ``call NAME(...)``
+against that, and the worker registers exactly this set as Temporal activities
 (``temporal_activities``), so a typo is a compile error, not an endless retry.
 
     from dataclasses import dataclass
@@ -38,25 +39,21 @@ import pkgutil
 import threading
 import types
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dsl.catalogue import (
+    DEFAULT_SCHEDULE_TO_CLOSE_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    ActivityDecl,
+    Param,
+)
 from dsl.contract import CALL_PREFIX, CallInput, call_activity_name
 
 # Filled in by the runtime when the input dataclass declares them.
 CONTEXT_FIELDS = ("customer_id", "journey", "idempotency_key")
 ACTIVITY_PREFIX = CALL_PREFIX
-# Defaults of every call (docs/activities.md): one attempt may take a minute, all
-# attempts together an hour; then the step fails and the journey reports it.
-DEFAULT_TIMEOUT_SECONDS = 60
-DEFAULT_SCHEDULE_TO_CLOSE_SECONDS = 3600
-
-
-@dataclass(frozen=True)
-class Param:
-    type: str  # "str" | "number" | "bool" | "list" | "any"
-    required: bool
 
 
 @dataclass(frozen=True)
@@ -77,6 +74,22 @@ class ActivitySpec:
     @property
     def temporal_name(self) -> str:
         return call_activity_name(self.name)
+
+    def decl(self) -> ActivityDecl:
+        """What the compiler sees of this activity (no function, no input type)."""
+        return ActivityDecl(
+            name=self.name,
+            params=dict(self.params),
+            timeout_seconds=self.timeout_seconds,
+            max_attempts=self.max_attempts,
+            schedule_to_close_seconds=self.schedule_to_close_seconds,
+            doc=self.doc,
+        )
+
+
+def catalogue(registry: Mapping[str, ActivitySpec]) -> dict[str, ActivityDecl]:
+    """The registry as the compiler's activity catalogue (``dsl.catalogue``)."""
+    return {name: spec.decl() for name, spec in registry.items()}
 
 
 class RegistryError(Exception):

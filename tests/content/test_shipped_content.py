@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from dsl import ir
-from dsl.compiler import compile_rules
 from engine.delivery.message import render_email
 from engine.delivery.templates import available_templates, make_environment
+from engine.runtime.plans import compile_content
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -36,7 +36,7 @@ JOURNEYS = {
 
 @pytest.fixture(scope="module")
 def plan() -> ir.Plan:
-    result = compile_rules(RULES, TEMPLATES)
+    result = compile_content(RULES, TEMPLATES)
     assert not result.problems, "\n".join(p.render() for p in result.problems)
     return result.plan
 

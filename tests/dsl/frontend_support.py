@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from dsl.catalogue import ActivityDecl, Param
 from dsl.compiler import CompileResult, compile_text
-from engine.runtime.registry import ActivitySpec, Param
+from engine.delivery.render_pool import shared_pool
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATES = FIXTURES / "templates"
 
-
-@dataclass
-class TicketInput:
-    priority: str
-    complaint: str = ""
-
-
-async def _ticket(inp: TicketInput) -> dict:
-    return {"id": "T-1"}
-
-
+# The catalogue the compiler checks calls against: plain data, no activity code.
 ACTIVITIES = {
-    "create_ticket": ActivitySpec(
+    "create_ticket": ActivityDecl(
         name="create_ticket",
-        fn=_ticket,
-        input_type=TicketInput,
         params={
             "priority": Param("str", True),
             "complaint": Param("str", False),
@@ -36,6 +24,12 @@ ACTIVITIES = {
         max_attempts=5,
     )
 }
+
+
+def renderer():
+    """The engine's render pool, for the sample renders ``validate`` makes (started on
+    first use, shared by the process)."""
+    return shared_pool()
 
 
 def compile_steps(
@@ -57,7 +51,8 @@ def compile_steps(
     lines.append("    steps:")
     for step in steps:
         lines.extend("      " + ln for ln in step.splitlines())
-    return compile_text("\n".join(lines) + "\n", "r.yaml", templates, ACTIVITIES)
+    text = "\n".join(lines) + "\n"
+    return compile_text(text, "r.yaml", templates, ACTIVITIES, renderer())
 
 
 def rendered(result: CompileResult) -> str:

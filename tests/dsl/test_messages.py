@@ -6,7 +6,7 @@ import pytest
 
 from dsl.compiler import compile_text
 
-from .frontend_support import ACTIVITIES, TEMPLATES, compile_steps, rendered
+from .frontend_support import ACTIVITIES, TEMPLATES, compile_steps, rendered, renderer
 
 STEP_CASES = [
     (
@@ -197,7 +197,9 @@ def test_step_messages(steps, expected, monkeypatch):
     monkeypatch.chdir(TEMPLATES.parent.parent.parent.parent)  # repo root: relative paths
     from .frontend_support import compile_text as _  # noqa: F401
 
-    result = compile_text(_journey(steps), "r.yaml", "tests/dsl/fixtures/templates", ACTIVITIES)
+    result = compile_text(
+        _journey(steps), "r.yaml", "tests/dsl/fixtures/templates", ACTIVITIES, renderer()
+    )
     assert rendered(result) == expected
 
 
@@ -332,7 +334,8 @@ def test_validate_renders_templates_and_reports_bombs_and_escapes_at_their_lines
         "- send loops\n- send big\n- wait for review.posted within 1 day:\n"
         "    received:\n      - send escape\n- send receipt with discount=10"
     )
-    result = compile_text(_journey(steps), "r.yaml", "tests/dsl/fixtures/bomb_templates")
+    bombs = "tests/dsl/fixtures/bomb_templates"
+    result = compile_text(_journey(steps), "r.yaml", bombs, renderer=renderer())
     assert rendered(result) == (
         "tests/dsl/fixtures/bomb_templates/escape.html.j2:2:1: error: template refused by the "
         "sandbox: access to attribute '__class__' of 'SampleValue' object is unsafe.\n"

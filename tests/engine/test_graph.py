@@ -267,6 +267,6 @@ def test_unknown_journey_without_a_close_match_lists_them(capsys):
 
 
 def _journey(name: str) -> Journey:
-    from dsl.compiler import compile_rules
+    from engine.runtime.plans import compile_content
 
-    return compile_rules(RULES, TEMPLATES).plan.journeys[name]
+    return compile_content(RULES, TEMPLATES).plan.journeys[name]

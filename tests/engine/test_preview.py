@@ -196,3 +196,29 @@ def test_a_json_file_that_is_not_an_object(tmp_path, capsys):
         "error: --customer: expected a JSON object such as "
         '{"customer": {...}, "trigger": {...}}, got a list\n'
     )
+
+
+def test_an_error_in_a_file_whose_name_has_a_colon_points_at_its_line(tmp_path, capsys):
+    """The error's fields (template, line, message) reach the message as they are: a
+    template path with ':' in it once defeated the FILE:LINE: pattern parsed back from
+    the text, and the error came out without its line, caret or hint."""
+    templates = tmp_path / "t"
+    (templates / "partials").mkdir(parents=True)
+    (templates / "promo.html.j2").write_text(
+        "<html><head><title>{% block subject %}Hi{% endblock %}</title></head>\n"
+        '<body>{% include "partials/10:00 sale.html.j2" %}</body></html>\n'
+    )
+    (templates / "partials" / "10:00 sale.html.j2").write_text(
+        "<p>Sale</p>\n<p>{{ customer.nmae }}</p>\n"
+    )
+    args = ["preview", "promo", "--templates", str(templates), "--customer", ANN]
+    code = main([*args, "--out", str(tmp_path / "x.html")])
+    _, err = capsys.readouterr()
+    assert code == ExitCode.PROBLEMS
+    assert err == (
+        f"{templates.as_posix()}/partials/10:00 sale.html.j2:2:16: error: "
+        "'customer.nmae' is undefined\n"
+        "<p>{{ customer.nmae }}</p>\n"
+        "               ^\n"
+        "hint: the sample context has no 'nmae'; did you mean 'name'?\n"
+    )

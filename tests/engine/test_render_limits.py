@@ -170,6 +170,14 @@ async def test_email_activity_fails_a_bomb_non_retryably_and_sends_nothing(
         assert err.value.message == (
             "nested-loops.html.j2:3: rendering took longer than 0.5 s (LIFECYCLE_RENDER_TIMEOUT)"
         )
+        assert err.value.details == (
+            {
+                "template": "nested-loops.html.j2",
+                "line": 3,
+                "message": "rendering took longer than 0.5 s (LIFECYCLE_RENDER_TIMEOUT)",
+                "reason": "limit",
+            },
+        )
         inp.template, inp.idempotency_key = "welcome", "wf-1/step-1"
         result = await ActivityEnvironment().run(acts.send_email, inp)
         assert result.status == "sent" and len(sink.messages) == 1

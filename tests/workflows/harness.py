@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dsl.compiler import compile_text
+from engine.delivery.render_pool import shared_pool
 from engine.runtime.plans import PlanStore
+from engine.runtime.registry import catalogue, load_registry
 from engine.tools.simulator import SimulationResult, simulate
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -29,15 +31,22 @@ def write_templates(folder: Path, names: list[str], special: dict[str, str] | No
     return folder
 
 
+def _compile(rules: str, templates: Path, activities: dict | None):
+    """The compiler given what the worker has: the registry's catalogue (the loaded
+    ``activities`` package when none is given) and the render pool."""
+    registry = activities if activities is not None else load_registry()
+    return compile_text(rules, "rules/test.yaml", templates, catalogue(registry), shared_pool())
+
+
 def compile_plan(rules: str, templates: Path, activities: dict | None = None):
-    result = compile_text(rules, "rules/test.yaml", templates, activities)
+    result = _compile(rules, templates, activities)
     assert not result.problems, "\n".join(str(p) for p in result.problems)
     return result.plan
 
 
 def compile_store(rules: str, templates: Path, activities: dict | None = None) -> PlanStore:
     """A store over the compiled rules and the template set they were validated with."""
-    result = compile_text(rules, "rules/test.yaml", templates, activities)
+    result = _compile(rules, templates, activities)
     assert not result.problems, "\n".join(str(p) for p in result.problems)
     return PlanStore.from_plan(result.plan, activities, templates=result.template_set)
 

@@ -53,6 +53,7 @@ journeys:
 
 async def test_unknown_and_wrongly_called_activities_are_compile_errors(tmp_path, activities):
     from dsl.compiler import compile_text
+    from engine.runtime.registry import catalogue
 
     templates = write_templates(tmp_path / "t", ["welcome"])
     rules = """
@@ -64,7 +65,8 @@ journeys:
       - call always_fails(reason=1)
 """
     problems = [
-        str(p.message) for p in compile_text(rules, "r.yaml", templates, activities).problems
+        str(p.message)
+        for p in compile_text(rules, "r.yaml", templates, catalogue(activities)).problems
     ]
     assert any("unknown activity 'always_fail'" in p for p in problems), problems
     assert any("reason" in p for p in problems), problems
