@@ -95,7 +95,10 @@ def profile(cid: str) -> dict:
 
 
 def handwritten_worker(client, email, queue: str, workflows: list, **extra) -> Worker:
-    """The same worker settings as ``engine.runtime.worker.build_worker``, other workflows."""
+    """The same worker settings as ``engine.runtime.worker.build_worker`` (sandbox runner,
+    pollers, activity threads, cache), the hand-written workflows and ``email`` (a
+    ``handwritten.HandEmail``)."""
+    extra.setdefault("max_cached_workflows", SDK_DEFAULT_CACHE)
     return Worker(
         client,
         task_queue=queue,
