@@ -120,18 +120,10 @@ async def run_cli(n: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-VARIANTS = {
-    # name: (render, with ledger)
-    "hand": ("inline", False),
-    "hand+pool": ("pool", False),
-    "hand+ledger": ("inline", True),
-}
-
-
 async def run_hand(n: int, variant: str = "hand") -> dict:
     """``handwritten.WelcomeWorkflow`` for ``n`` customers, each started by a plain
     ``start_workflow`` with its sign-up event, all awaited with time skipping unlocked."""
-    render, with_ledger = VARIANTS[variant]
+    render, with_ledger = handwritten.VARIANTS[variant]
     work = Path(tempfile.mkdtemp(prefix="bench-sim-"))
     sink = SmtpSink().start()
     t0 = time.perf_counter()
@@ -283,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = args.sizes or ("10,50" if args.quick else "10,300,1000")
     args.sizes = [int(x) for x in sizes.split(",")]
     args.variants = [v for v in args.variants.split(",") if v and v != "none"]
-    unknown = [v for v in args.variants if v not in VARIANTS or v == "hand"]
+    unknown = [v for v in args.variants if v not in handwritten.VARIANTS or v == "hand"]
     if unknown:
         parser.error(f"unknown variant {unknown[0]!r}; choose from hand+pool, hand+ledger")
     started = time.perf_counter()

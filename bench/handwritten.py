@@ -61,6 +61,14 @@ SEND_RETRY = RetryPolicy(
 SEND_TIMEOUT = timedelta(seconds=60)
 
 
+# The baseline and its variants: name -> (render, with the sent-ledger).
+VARIANTS = {
+    "hand": ("inline", False),
+    "hand+pool": ("pool", False),  # renders in the engine's render process pool
+    "hand+ledger": ("inline", True),  # claims and records each send in the SQLite ledger
+}
+
+
 @dataclass
 class HandEmailInput:
     key: str  # customer/journey/step: the Message-ID is derived from it
