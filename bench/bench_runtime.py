@@ -51,6 +51,7 @@ sys.dont_write_bytecode = False
 from temporalio.worker import Worker  # noqa: E402
 
 from bench import handwritten  # noqa: E402
+from bench.hand_workflows import entity, journey, waiting  # noqa: E402
 from dsl.compiler import compile_text  # noqa: E402
 from engine.delivery.email_activity import EmailActivities  # noqa: E402
 from engine.delivery.ledger import open_ledger  # noqa: E402
@@ -182,7 +183,7 @@ async def run_journeys(client, side: str, n: int, ctx: dict) -> dict:
         worker = build_worker(client, ctx["store"], ctx["email"], task_queue=queue)
     else:
         email = ctx["hand_email"][side]
-        worker = handwritten_worker(client, email, queue, [handwritten.JourneyWorkflow])
+        worker = handwritten_worker(client, email, queue, [journey.JourneyWorkflow])
 
     async def one(i: int) -> float:
         cid = f"j{tag}-{i}"
@@ -196,7 +197,7 @@ async def run_journeys(client, side: str, n: int, ctx: dict) -> dict:
             handle = client.get_workflow_handle(customer_workflow_id(cid))
         else:
             handle = await client.start_workflow(
-                handwritten.JourneyWorkflow.run,
+                journey.JourneyWorkflow.run,
                 cid,
                 id=f"hand-{cid}",
                 task_queue=queue,
@@ -245,7 +246,7 @@ async def run_events(client, side: str, n: int, k: int, ctx: dict) -> dict:
         worker = build_worker(client, ctx["store"], ctx["email"], task_queue=queue)
     else:
         email = ctx["hand_email"]["hand"]
-        worker = handwritten_worker(client, email, queue, [handwritten.EntityWorkflow])
+        worker = handwritten_worker(client, email, queue, [entity.EntityWorkflow])
     cids = [f"e{tag}-{i}" for i in range(n)]
     limit = asyncio.Semaphore(64)
 
@@ -257,7 +258,7 @@ async def run_events(client, side: str, n: int, k: int, ctx: dict) -> dict:
                 await send_event(client, event, task_queue=queue)
             else:
                 await client.start_workflow(
-                    handwritten.EntityWorkflow.run,
+                    entity.EntityWorkflow.run,
                     cid,
                     id=f"hand-{cid}",
                     task_queue=queue,
@@ -313,7 +314,7 @@ def worker_child(args: argparse.Namespace) -> None:
             email = handwritten.HandEmail(TEMPLATES, "127.0.0.1", args.smtp)
             extra = {} if args.cache is None else {"max_cached_workflows": args.cache}
             worker = handwritten_worker(
-                client, email, args.queue, [handwritten.WaitingWorkflow], **extra
+                client, email, args.queue, [waiting.WaitingWorkflow], **extra
             )
         async with worker:
             print("ready", flush=True)
@@ -351,7 +352,7 @@ async def run_memory(
                     await send_event(client, event, task_queue=queue)
                 else:
                     await client.start_workflow(
-                        handwritten.WaitingWorkflow.run,
+                        waiting.WaitingWorkflow.run,
                         cid,
                         id=f"hand-{cid}",
                         task_queue=queue,

@@ -59,6 +59,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench import handwritten  # noqa: E402
 from bench.bench_runtime import handwritten_worker  # noqa: E402
+from bench.hand_workflows import welcome  # noqa: E402
 from engine.delivery.ledger import open_ledger  # noqa: E402
 from engine.runtime.config import binary_path  # noqa: E402
 from engine.runtime.plans import PlanStore  # noqa: E402
@@ -125,7 +126,7 @@ async def run_cli(n: int) -> dict:
 
 
 async def run_hand(n: int, variant: str = "hand") -> dict:
-    """``handwritten.WelcomeWorkflow`` for ``n`` customers, each started by a plain
+    """``welcome.WelcomeWorkflow`` for ``n`` customers, each started by a plain
     ``start_workflow`` with its sign-up event, all awaited with time skipping unlocked."""
     render, with_ledger = handwritten.VARIANTS[variant]
     work = Path(tempfile.mkdtemp(prefix="bench-sim-"))
@@ -140,7 +141,7 @@ async def run_hand(n: int, variant: str = "hand") -> dict:
         )
         try:
             queue = f"bench-sim-{uuid.uuid4().hex[:8]}"
-            worker = handwritten_worker(env.client, email, queue, [handwritten.WelcomeWorkflow])
+            worker = handwritten_worker(env.client, email, queue, [welcome.WelcomeWorkflow])
             async with worker:
                 limit = asyncio.Semaphore(64)
 
@@ -148,7 +149,7 @@ async def run_hand(n: int, variant: str = "hand") -> dict:
                     event = signup(i)
                     async with limit:
                         return await env.client.start_workflow(
-                            handwritten.WelcomeWorkflow.run,
+                            welcome.WelcomeWorkflow.run,
                             event,
                             id=f"hand-{event['customer_id']}",
                             task_queue=queue,

@@ -1,10 +1,9 @@
 """Hand-written Temporal workflows and email activity: the baselines the engine's benchmarks
 compare against.
 
-In: nothing (imported by ``bench/bench_runtime.py`` and ``bench/bench_simulate.py``; a
-workflow module must be importable, the sandbox refuses classes defined in ``__main__``).
-Out: the workflows a good engineer would write by hand for the benchmark journeys, and
-``HandEmail``, the email activity such a person would write:
+In: nothing (imported by ``bench/bench_runtime.py``, ``bench/bench_simulate.py`` and
+the workflows in ``bench/hand_workflows/``).
+Out: what a good engineer would write by hand for the benchmark journeys:
 
 - ``HandEmail.send_email`` (activity ``bench_send_email``): renders the same template
   files with the same Jinja environment (``make_environment``: sandbox, StrictUndefined,
@@ -14,12 +13,18 @@ Out: the workflows a good engineer would write by hand for the benchmark journey
   guarantees cost: ``render="pool"`` renders in ``engine.delivery.render_pool`` (the
   process hop the engine makes for safety, issue 7), ``ledger=`` claims and records the
   idempotency key in the same sent-ledger as the engine.
-- ``WelcomeWorkflow``: ``rules/onboarding.yaml``'s ``welcome-series`` with
+- ``Customer``: the profile, inbox, ``event`` signal, send and wait-for steps the
+  workflows share (deterministic code, passed through the sandbox).
+
+The workflows, one module each under ``bench/hand_workflows/`` (the sandbox re-imports a
+workflow's module for every new instance, so it holds only that workflow):
+
+- ``welcome.WelcomeWorkflow``: ``rules/onboarding.yaml``'s ``welcome-series`` with
   ``workflow.sleep`` timers, started by a plain ``start_workflow`` with its sign-up event.
-- ``JourneyWorkflow``: send -> 1 s timer -> wait for ``order.placed`` within 1 min -> send,
-  fed by signal-with-start (the engine's way in).
-- ``EntityWorkflow``: counts the events it is signalled, no lookups, no journeys.
-- ``WaitingWorkflow``: one 30-day timer (the memory benchmark's waiting journey).
+- ``journey.JourneyWorkflow``: send -> 1 s timer -> wait for ``order.placed`` within
+  1 min -> send, fed by signal-with-start (the engine's way in).
+- ``entity.EntityWorkflow``: counts the events it is signalled, no lookups, no journeys.
+- ``waiting.WaitingWorkflow``: one 30-day timer (the memory benchmark's waiting journey).
 
 Same retry policy and timeouts as the engine's sends; the template context is the same
 (``customer``, ``trigger``, the ``with`` arguments, ``unsubscribe_url``), so rendering does
@@ -146,7 +151,7 @@ class HandEmail:
             await self.ledger.close()
 
 
-class _Customer:
+class Customer:
     """Profile, inbox and the email step shared by the baselines (no journey interpreter)."""
 
     def __init__(self) -> None:
@@ -205,90 +210,3 @@ class _Customer:
     @workflow.signal(name="event")
     def on_event(self, event: dict) -> None:
         self.inbox.append(event)
-
-
-@workflow.defn(name="BenchJourneyWorkflow")
-class JourneyWorkflow(_Customer):
-    """send welcome -> wait 1 s -> wait for order.placed within 1 min -> send welcome."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting = False
-
-    @workflow.run
-    async def run(self, customer_id: str) -> str:
-        await workflow.wait_condition(lambda: bool(self.inbox))
-        self._start(self.inbox.pop(0))
-        await self._send("bench-journey", "0", "welcome")
-        await workflow.sleep(timedelta(seconds=1))
-        self.waiting = True
-        received = await self._wait_for("order.placed", 60)
-        self.waiting = False
-        await self._send("bench-journey", "3", "welcome")
-        return "received" if received else "timeout"
-
-    @workflow.query(name="waiting")
-    def is_waiting(self) -> bool:
-        return self.waiting
-
-
-@workflow.defn(name="BenchEntityWorkflow")
-class EntityWorkflow(_Customer):
-    """A customer entity that only counts its events (no plan lookup, no journeys)."""
-
-    @workflow.run
-    async def run(self, customer_id: str) -> None:
-        self.customer_id = customer_id
-        while True:
-            await workflow.wait_condition(lambda: bool(self.inbox))
-            self._take(self.inbox.pop(0))
-
-    @workflow.query(name="events_processed")
-    def processed(self) -> int:
-        return self.events_processed
-
-
-@workflow.defn(name="BenchWaitingWorkflow")
-class WaitingWorkflow(_Customer):
-    """Takes its trigger event, then waits 30 days."""
-
-    @workflow.run
-    async def run(self, customer_id: str) -> None:
-        self.customer_id = customer_id
-        await workflow.wait_condition(lambda: bool(self.inbox))
-        self._take(self.inbox.pop(0))
-        await workflow.sleep(timedelta(days=30))
-
-    @workflow.query(name="events_processed")
-    def processed(self) -> int:
-        return self.events_processed
-
-
-@workflow.defn(name="BenchWelcomeWorkflow")
-class WelcomeWorkflow(_Customer):
-    """rules/onboarding.yaml ``welcome-series``, written by hand, started with its sign-up
-    event as input (goal and reentry aside: the benchmark sends neither
-    ``subscription.started`` nor a second sign-up)."""
-
-    @workflow.run
-    async def run(self, event: dict) -> str:
-        self._start(event)
-        if not self.profile.get("marketing_opt_in"):
-            return "skipped"
-        j = "welcome-series"
-        await self._send(j, "0", "welcome")
-        await workflow.sleep(timedelta(days=2))
-        orders = self.profile.get("orders_count")
-        if (0 if orders is None else orders) == 0:
-            await self._send(j, "2.then.0", "first-order-nudge", discount=10)
-            if await self._wait_for("order.placed", 5 * 86400) is not None:
-                await self._send(j, "2.then.1.received.0", "first-order-thanks")
-            else:
-                await self._send(j, "2.then.1.timeout.0", "first-order-last-call", discount=15)
-        else:
-            await self._send(j, "2.else_.0", "first-order-thanks")
-        await workflow.sleep(timedelta(weeks=1))
-        orders = self.profile.get("orders_count")
-        if isinstance(orders, int | float) and orders >= 1:
-            await self._send(j, "4.then.0", "club-invite")
-        return "completed"
