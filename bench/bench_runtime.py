@@ -51,7 +51,8 @@ sys.dont_write_bytecode = False
 from temporalio.worker import Worker  # noqa: E402
 
 from bench import handwritten  # noqa: E402
-from bench.hand_workflows import entity, journey, waiting  # noqa: E402
+from bench.hand_workflows import entity, journey  # noqa: E402
+from bench.hand_workflows import waiting as parked  # noqa: E402
 from dsl.compiler import compile_text  # noqa: E402
 from engine.delivery.email_activity import EmailActivities  # noqa: E402
 from engine.delivery.ledger import open_ledger  # noqa: E402
@@ -291,10 +292,26 @@ async def run_events(client, side: str, n: int, k: int, ctx: dict) -> dict:
 # ---------------------------------------------------------------------- c. memory
 
 
+def pass_through(modules: list[str]) -> None:
+    """Experiment (``--pass-through``): the engine's sandbox also passes these modules
+    through (shared across workflow runs instead of re-imported for each new one)."""
+    if not modules:
+        return
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    import engine.runtime.worker
+
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("dsl", *modules)
+    engine.runtime.worker.workflow_runner = lambda: SandboxedWorkflowRunner(
+        restrictions=restrictions
+    )
+
+
 def worker_child(args: argparse.Namespace) -> None:
     """The worker process of part c: runs until its stdin closes."""
 
     async def main() -> None:
+        pass_through(args.pass_through)
         if args.cache is not None:
             # build_worker does not expose the cache size: give it a Worker with another
             # default, so the engine side still goes through build_worker unchanged.
@@ -314,7 +331,7 @@ def worker_child(args: argparse.Namespace) -> None:
             email = handwritten.HandEmail(TEMPLATES, "127.0.0.1", args.smtp)
             extra = {} if args.cache is None else {"max_cached_workflows": args.cache}
             worker = handwritten_worker(
-                client, email, args.queue, [waiting.WaitingWorkflow], **extra
+                client, email, args.queue, [parked.WaitingWorkflow], **extra
             )
         async with worker:
             print("ready", flush=True)
@@ -334,6 +351,8 @@ async def run_memory(
     cmd += ["--queue", queue, "--smtp", str(smtp_port)]
     if args.cache is not None:
         cmd += ["--cache", str(args.cache)]
+    if args.pass_through:
+        cmd += ["--pass-through", ",".join(args.pass_through)]
     child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
@@ -352,7 +371,7 @@ async def run_memory(
                     await send_event(client, event, task_queue=queue)
                 else:
                     await client.start_workflow(
-                        waiting.WaitingWorkflow.run,
+                        parked.WaitingWorkflow.run,
                         cid,
                         id=f"hand-{cid}",
                         task_queue=queue,
@@ -567,14 +586,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=int, default=None, help="max_cached_workflows")
     parser.add_argument("--repeat", type=int, default=None, help="runs per side (2)")
     parser.add_argument("--sqlite", action="store_true", help="persist the dev server")
+    parser.add_argument(
+        "--pass-through",
+        default="",
+        help="experiment: modules the engine's sandbox also passes through, e.g. workflows",
+    )
     # Internal: the worker process of part c.
     parser.add_argument("--worker-child", choices=["engine", "hand"], help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--queue", help=argparse.SUPPRESS)
     parser.add_argument("--smtp", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.pass_through = [m for m in args.pass_through.split(",") if m]
     if args.worker_child:
         return worker_child(args)
+    pass_through(args.pass_through)
     quick = args.quick
     defaults = {
         "customers": "50" if quick else "200,500",

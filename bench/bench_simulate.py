@@ -58,7 +58,7 @@ sys.dont_write_bytecode = False
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench import handwritten  # noqa: E402
-from bench.bench_runtime import handwritten_worker  # noqa: E402
+from bench.bench_runtime import handwritten_worker, pass_through  # noqa: E402
 from bench.hand_workflows import welcome  # noqa: E402
 from engine.delivery.ledger import open_ledger  # noqa: E402
 from engine.runtime.config import binary_path  # noqa: E402
@@ -275,6 +275,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sides", default=None, help="only these, e.g. engine (for a profile of one side)"
     )
+    parser.add_argument(
+        "--pass-through",
+        default="",
+        help="experiment: modules the engine's sandbox also passes through, e.g. workflows",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per side (default 1)")
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="cap on one engine run, s (default 300)"
@@ -284,6 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     args.sizes = [int(x) for x in sizes.split(",")]
     args.variants = [v for v in args.variants.split(",") if v and v != "none"]
     args.sides = args.sides.split(",") if args.sides else None
+    pass_through([m for m in args.pass_through.split(",") if m])
     unknown = [v for v in args.variants if v not in handwritten.VARIANTS or v == "hand"]
     if unknown:
         parser.error(f"unknown variant {unknown[0]!r}; choose from hand+pool, hand+ledger")
