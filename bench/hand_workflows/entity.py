@@ -1,7 +1,7 @@
-"""Hand-written baseline: ``EntityWorkflow`` (A customer entity that only counts its events (no plan lookup, no journeys)).
+"""Hand-written baseline: ``EntityWorkflow``: a customer entity that only counts its events.
 
-In: events by the ``event`` signal (or the sign-up event as input). Out: its sends, via
-``bench.handwritten.HandEmail``. See ``bench/handwritten.py``.
+In: events by the ``event`` signal (signal-with-start). Out: the ``events_processed``
+query. See ``bench/handwritten.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Hand-written baseline: ``JourneyWorkflow`` (send welcome -> wait 1 s -> wait for order.placed within 1 min -> send welcome).
+"""Hand-written baseline: ``JourneyWorkflow``: send, 1 s timer, wait for ``order.placed``, send.
 
-In: events by the ``event`` signal (or the sign-up event as input). Out: its sends, via
-``bench.handwritten.HandEmail``. See ``bench/handwritten.py``.
+In: events by the ``event`` signal (signal-with-start). Out: two emails, via
+``bench.handwritten.HandEmail``; the ``waiting`` query. See ``bench/handwritten.py``.
 """
 
 from __future__ import annotations

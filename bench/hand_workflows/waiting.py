@@ -1,7 +1,7 @@
-"""Hand-written baseline: ``WaitingWorkflow`` (Takes its trigger event, then waits 30 days).
+"""Hand-written baseline: ``WaitingWorkflow``: takes its trigger event, then waits 30 days.
 
-In: events by the ``event`` signal (or the sign-up event as input). Out: its sends, via
-``bench.handwritten.HandEmail``. See ``bench/handwritten.py``.
+In: one event by the ``event`` signal (signal-with-start). Out: the ``events_processed``
+query. See ``bench/handwritten.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Hand-written baseline: ``WelcomeWorkflow`` (rules/onboarding.yaml ``welcome-series``, written by hand, started with its sign-up).
+"""Hand-written baseline: ``WelcomeWorkflow``: ``rules/onboarding.yaml``'s ``welcome-series``.
 
-In: events by the ``event`` signal (or the sign-up event as input). Out: its sends, via
-``bench.handwritten.HandEmail``. See ``bench/handwritten.py``.
+In: the sign-up event (``start_workflow`` input); later events by the ``event`` signal.
+Out: the series' emails, via ``bench.handwritten.HandEmail``. See ``bench/handwritten.py``.
 """
 
 from __future__ import annotations
