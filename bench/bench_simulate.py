@@ -7,25 +7,36 @@ Out: a table on stdout: N customers through ``rules/onboarding.yaml``'s ``welcom
 -> no club invite: 3 emails, 14 simulated days each) with
 
 - the engine: ``engine.tools.simulator.simulate()`` over the shipped rules and templates;
-- a hand-written workflow doing the same steps (``bench/handwritten.py``
-  ``WelcomeWorkflow``), same email activity and worker settings, started by
-  signal-with-start and awaited with time skipping unlocked once (FINDINGS.md: a
-  ``gather`` over many ``handle.result()`` calls with automatic time skipping hangs);
+- ``hand``: the hand-written baseline (``bench/handwritten.py``): ``WelcomeWorkflow``
+  with ``workflow.sleep`` timers, one plain ``start_workflow`` per customer with its
+  sign-up event, and ``HandEmail``: the same templates rendered the same way, in process,
+  sent by aiosmtplib over one reused connection to the same kind of aiosmtpd sink; same
+  sandbox runner and worker settings as the engine's worker; all results awaited with
+  time skipping unlocked once (FINDINGS.md: a ``gather`` over many ``handle.result()``
+  calls with automatic time skipping hangs);
+- variants of the baseline (``--variants``) that add one of the engine's guarantees, to
+  show what each costs: ``hand+pool`` renders in the engine's render process pool
+  (``engine/delivery/render_pool.py``), ``hand+ledger`` claims and records every send in
+  the SQLite sent-ledger;
 
-each on a fresh time-skipping environment (the test server slows as workflows
-accumulate), timed from before the environment starts to after it shut down. Prints
-journeys/s for both and the ratio engine / hand-written, and checks both sent the same
-emails. ``--scaling`` also times the engine at 1/4 and 1/2 of N, to show how its cost
-grows with the number of customers.
+each on a fresh time-skipping server and SMTP sink (the test server slows as workflows
+accumulate), timed from before the server starts to after it shut down, at each of
+``--sizes`` customers. Also times ``cli``: ``lifecycle simulate EVENTS.jsonl --json``
+in a child process, as a user runs it (interpreter start, imports and output included;
+``--no-cli`` skips it). Prints wall seconds per side and the ratios engine / each baseline
+and cli / hand (rate over rate), and checks every side sent the same emails.
 
-Run: ``.venv/bin/python bench/bench_simulate.py`` (default 1000 customers, ~3 min; ``--quick``:
-100; ``--customers N``). The machine is shared and noisy: compare ratios within one run.
+Run: ``.venv/bin/python bench/bench_simulate.py`` (10, 300 and 1,000 customers, about
+5 minutes alone on 2 cores); ``--quick``: 10 and 50 customers, about 1 minute;
+``--sizes 10,300 --variants none``. The machine is shared and noisy: compare ratios
+within one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -39,17 +50,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The sandbox imports the workflow module again for every new workflow instance; without
+# bytecode caches (PYTHONDONTWRITEBYTECODE is set on these machines) that is a compile
+# from source each time, ~7 % of either side's CPU. A deployed worker has its caches.
+sys.dont_write_bytecode = False
 
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench import handwritten  # noqa: E402
-from bench.bench_runtime import handwritten_worker  # noqa: E402
-from engine.delivery.email_activity import EmailActivities  # noqa: E402
+from bench.bench_runtime import handwritten_worker, pass_through  # noqa: E402
+from bench.hand_workflows import welcome  # noqa: E402
 from engine.delivery.ledger import open_ledger  # noqa: E402
-from engine.delivery.smtp import SmtpSettings  # noqa: E402
 from engine.runtime.config import binary_path  # noqa: E402
 from engine.runtime.plans import PlanStore  # noqa: E402
-from engine.tools.simulator import simulate  # noqa: E402
+from engine.tools.simulator import quiet_runtime, simulate  # noqa: E402
 from engine.tools.smtp_sink import SmtpSink  # noqa: E402
 
 RULES = ROOT / "rules"
@@ -85,19 +99,49 @@ async def run_engine(n: int, store: PlanStore) -> dict:
     return {"wall": wall, "sends": sends, "ended": ended, "emails": len(result.emails)}
 
 
-async def run_hand(n: int) -> dict:
+async def run_cli(n: int) -> dict:
+    """``lifecycle simulate EVENTS.jsonl --json`` in a child process, as a user runs it
+    (interpreter start, imports, rules compiled, output written)."""
+    work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
+    try:
+        events = work / "events.jsonl"
+        events.write_text("".join(json.dumps({**signup(i), "at": "+0s"}) + "\n" for i in range(n)))
+        cmd = [sys.executable, "-m", "engine", "simulate", str(events), "--rules", str(RULES)]
+        cmd += ["--templates", str(TEMPLATES), "--start", START.isoformat(), "--until", "30d"]
+        cmd += ["--json"]
+        t0 = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"lifecycle simulate failed ({proc.returncode}):\n{err.decode()}")
+        lines = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+        sends = Counter(a["template"] for a in lines if a["action"] == "send")
+        ended = sum(1 for a in lines if a["action"] == "end")
+        return {"wall": wall, "sends": sends, "ended": ended, "emails": sum(sends.values())}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def run_hand(n: int, variant: str = "hand") -> dict:
+    """``welcome.WelcomeWorkflow`` for ``n`` customers, each started by a plain
+    ``start_workflow`` with its sign-up event, all awaited with time skipping unlocked."""
+    render, with_ledger = handwritten.VARIANTS[variant]
     work = Path(tempfile.mkdtemp(prefix="bench-sim-"))
     sink = SmtpSink().start()
     t0 = time.perf_counter()
     try:
-        ledger = await open_ledger(None, work / "ledger.sqlite")
-        email = EmailActivities(TEMPLATES, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)
+        ledger = await open_ledger(None, work / "ledger.sqlite") if with_ledger else None
+        email = handwritten.HandEmail(TEMPLATES, "127.0.0.1", sink.port, render, ledger)
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=binary_path("temporal-test-server")
+            test_server_existing_path=binary_path("temporal-test-server"),
+            runtime=quiet_runtime(),  # as simulate() does
         )
         try:
             queue = f"bench-sim-{uuid.uuid4().hex[:8]}"
-            worker = handwritten_worker(env.client, email, queue, [handwritten.WelcomeWorkflow])
+            worker = handwritten_worker(env.client, email, queue, [welcome.WelcomeWorkflow])
             async with worker:
                 limit = asyncio.Semaphore(64)
 
@@ -105,12 +149,10 @@ async def run_hand(n: int) -> dict:
                     event = signup(i)
                     async with limit:
                         return await env.client.start_workflow(
-                            handwritten.WelcomeWorkflow.run,
-                            event["customer_id"],
+                            welcome.WelcomeWorkflow.run,
+                            event,
                             id=f"hand-{event['customer_id']}",
                             task_queue=queue,
-                            start_signal="event",
-                            start_signal_args=[event],
                         )
 
                 handles = await asyncio.gather(*(start(i) for i in range(n)))
@@ -162,66 +204,95 @@ def check(name: str, r: dict, n: int) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    n = args.customers
     store = PlanStore(RULES, TEMPLATES)
-    print(f"# {os.cpu_count()} CPUs, shared machine: other engineers' tests may be running;")
-    print("# compare the ratio, not the absolute figures, across runs.")
-    # Warm-up (imports, template compilation) on a small run of each side.
+    sides = args.sides or ["engine", *(["cli"] if args.cli else []), "hand", *args.variants]
+    print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, shared machine:")
+    print("# compare the ratios, not the absolute figures, across runs.")
+    # Warm-up (imports, template compilation, the render pool's processes) on each side.
     await run_engine(5, store)
-    await run_hand(5)
-    runs: dict[str, list] = {"engine": [], "hand": []}
-    for r in range(args.repeat):
-        for side in ("engine", "hand") if r % 2 == 0 else ("hand", "engine"):
-            if side == "engine":
-                res = await run_capped(run_engine(n, store), args.timeout)
-            else:
-                res = await run_hand(n)
-            runs[side].append(res)
-            if res.get("timed_out"):
-                print(f"  {side:6} {n} customers: did not finish in {args.timeout:.0f} s")
-                continue
-            print(f"  {side:6} {n} customers: {res['wall']:7.2f} s  {n / res['wall']:6.1f} j/s")
-    scaling = []
-    if args.scaling:
-        for size in (max(1, n // 4), max(1, n // 2)):
-            res = await run_capped(run_engine(size, store), args.timeout)
-            scaling.append((size, res["wall"]))
-            print(f"  engine {size} customers: {res['wall']:7.2f} s")
-    print(f"\nwelcome-series, {n} customers signing up at once, 14 simulated days, 3 emails")
-    print(f"each, fresh time-skipping server per run, median of {args.repeat}")
-    print(f"   {'':14}{'wall s':>8}{'journeys/s':>12}{'emails/s':>10}")
-    medians = {}
-    for name, side in (("engine", "engine"), ("hand-written", "hand")):
-        wall = statistics.median(r["wall"] for r in runs[side])
-        capped = any(r.get("timed_out") for r in runs[side])
-        medians[side] = n / wall
-        mark = ">" if capped else " "
-        print(f"   {name:14}{mark}{wall:7.2f}{n / wall:12.1f}{3 * n / wall:10.1f}")
-    bound = "< " if any(r.get("timed_out") for r in runs["engine"]) else ""
-    print(f"   ratio engine/hand-written: {bound}{medians['engine'] / medians['hand']:.2f}")
-    if bound:
-        print(f"   (engine stopped at --timeout {args.timeout:.0f} s: its rate is an upper bound)")
-    if scaling:
-        scaling.append((n, statistics.median(r["wall"] for r in runs["engine"])))
-        cells = ", ".join(f"{size}: {wall:.1f} s ({size / wall:.1f} j/s)" for size, wall in scaling)
-        print(f"   engine scaling: {cells}")
-    if not runs["engine"][-1].get("timed_out"):
-        print("   " + check("engine", runs["engine"][-1], n))
-    print("   " + check("hand-written", runs["hand"][-1], n))
+    for side in sides:
+        if side.startswith("hand"):
+            await run_hand(5, side)
+    table = []
+    for n in args.sizes:
+        runs: dict[str, list] = {side: [] for side in sides}
+        for r in range(args.repeat):
+            for side in sides if r % 2 == 0 else list(reversed(sides)):
+                if side == "engine":
+                    res = await run_capped(run_engine(n, store), args.timeout)
+                elif side == "cli":
+                    res = await run_cli(n)
+                else:
+                    res = await run_hand(n, side)
+                runs[side].append(res)
+                if res.get("timed_out"):
+                    print(f"  {side:12} {n:5} customers: did not finish in {args.timeout:.0f} s")
+                    continue
+                print(
+                    f"  {side:12} {n:5} customers: {res['wall']:7.2f} s  {n / res['wall']:6.1f} j/s"
+                )
+                problem = check(side, res, n)
+                if problem.startswith("MISMATCH"):
+                    print("   " + problem)
+        table.append((n, runs))
+    print("\nwelcome-series: N customers sign up at once, 14 simulated days, 3 emails each;")
+    print(f"fresh time-skipping server per run, wall s (median of {args.repeat}) and")
+    print("ratio = engine rate / that side's rate (target: engine/hand >= 0.9)")
+    pairs = [("engine", h) for h in sides if h.startswith("hand") and "engine" in sides]
+    if "cli" in sides and "hand" in sides:
+        pairs.append(("cli", "hand"))
+    head = "".join(f"{s:>13}" for s in sides)
+    names = "".join(f"{a[:3] + '/' + b:>16}" for a, b in pairs)
+    print(f"   {'customers':>9}{head}  {names}")
+    for n, runs in table:
+        walls, capped = {}, {}
+        for side in sides:
+            walls[side] = statistics.median(r["wall"] for r in runs[side])
+            capped[side] = any(r.get("timed_out") for r in runs[side])
+        cells = "".join(f"{'>' if capped[s] else '':>7}{walls[s]:6.2f}" for s in sides)
+        ratios = "".join(
+            f"{'<' if capped[a] else '':>10}{walls[b] / walls[a]:6.2f}" for a, b in pairs
+        )
+        print(f"   {n:9}{cells}  {ratios}")
+    n, runs = table[-1]
+    for side in sides:
+        if not runs[side][-1].get("timed_out"):
+            print("   " + check(side, runs[side][-1], n))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="100 customers")
-    parser.add_argument("--customers", type=int, default=None, help="default 1000")
+    parser.add_argument("--quick", action="store_true", help="10 and 50 customers")
+    parser.add_argument("--sizes", default=None, help="comma-separated (default 10,300,1000)")
+    parser.add_argument(
+        "--variants",
+        default="hand+pool,hand+ledger",
+        help="extra baselines: hand+pool (render-pool hop), hand+ledger (sent-ledger); or none",
+    )
+    parser.add_argument(
+        "--no-cli", dest="cli", action="store_false", help="skip timing `lifecycle simulate`"
+    )
+    parser.add_argument(
+        "--sides", default=None, help="only these, e.g. engine (for a profile of one side)"
+    )
+    parser.add_argument(
+        "--pass-through",
+        default="",
+        help="experiment: modules the engine's sandbox also passes through, e.g. workflows",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per side (default 1)")
     parser.add_argument(
-        "--timeout", type=float, default=120.0, help="cap on one engine run, s (default 120)"
+        "--timeout", type=float, default=300.0, help="cap on one engine run, s (default 300)"
     )
-    parser.add_argument("--scaling", action="store_true", help="also time the engine at N/4, N/2")
     args = parser.parse_args(argv)
-    if args.customers is None:
-        args.customers = 100 if args.quick else 1000
+    sizes = args.sizes or ("10,50" if args.quick else "10,300,1000")
+    args.sizes = [int(x) for x in sizes.split(",")]
+    args.variants = [v for v in args.variants.split(",") if v and v != "none"]
+    args.sides = args.sides.split(",") if args.sides else None
+    pass_through([m for m in args.pass_through.split(",") if m])
+    unknown = [v for v in args.variants if v not in handwritten.VARIANTS or v == "hand"]
+    if unknown:
+        parser.error(f"unknown variant {unknown[0]!r}; choose from hand+pool, hand+ledger")
     started = time.perf_counter()
     asyncio.run(main_async(args))
     print(f"# took {time.perf_counter() - started:.0f} s")

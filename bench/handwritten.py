@@ -1,40 +1,157 @@
-"""Hand-written Temporal workflows: the baselines the engine's benchmarks compare against.
+"""Hand-written Temporal workflows and email activity: the baselines the engine's benchmarks
+compare against.
 
-In: nothing (imported by ``bench/bench_runtime.py`` and ``bench/bench_simulate.py``; a
-workflow module must be importable, the sandbox refuses classes defined in ``__main__``).
-Out: four workflow classes that do, in plain Temporal Python, what the rules-driven
-``CustomerWorkflow`` does for the benchmark journeys, with the same email activity
-(``send_email``), the same retry policy and timeouts, and events delivered by the same
-``event`` signal (signal-with-start):
+In: nothing (imported by ``bench/bench_runtime.py``, ``bench/bench_simulate.py`` and
+the workflows in ``bench/hand_workflows/``).
+Out: what a good engineer would write by hand for the benchmark journeys:
 
-- ``JourneyWorkflow``: send -> 1 s timer -> wait for ``order.placed`` within 1 min -> send.
-- ``EntityWorkflow``: counts the events it is signalled, no lookups, no journeys.
-- ``WaitingWorkflow``: one 30-day timer (the memory benchmark's waiting journey).
-- ``WelcomeWorkflow``: the steps of ``rules/onboarding.yaml``'s ``welcome-series``.
+- ``HandEmail.send_email`` (activity ``bench_send_email``): renders the same template
+  files with the same Jinja environment (``make_environment``: sandbox, StrictUndefined,
+  autoescape) and the same ``render_email`` (subject block, text part), builds the same
+  MIME message (``build_message``), and sends it with aiosmtplib over **one reused
+  connection**, in process. Variants for the benches to measure what the engine's
+  guarantees cost: ``render="pool"`` renders in ``engine.delivery.render_pool`` (the
+  process hop the engine makes for safety, issue 7), ``ledger=`` claims and records the
+  idempotency key in the same sent-ledger as the engine.
+- ``Customer``: the profile, inbox, ``event`` signal, send and wait-for steps the
+  workflows share (deterministic code, passed through the sandbox).
 
-Each builds the same ``send_email`` payload as the engine (idempotency key, template
-context with ``customer`` and ``trigger``, sender, unsubscribe link, Date), so the
-activity does the same work on both sides.
+The workflows, one module each under ``bench/hand_workflows/`` (the sandbox re-imports a
+workflow's module for every new instance, so it holds only that workflow):
+
+- ``welcome.WelcomeWorkflow``: ``rules/onboarding.yaml``'s ``welcome-series`` with
+  ``workflow.sleep`` timers, started by a plain ``start_workflow`` with its sign-up event.
+- ``journey.JourneyWorkflow``: send -> 1 s timer -> wait for ``order.placed`` within
+  1 min -> send, fed by signal-with-start (the engine's way in).
+- ``entity.EntityWorkflow``: counts the events it is signalled, no lookups, no journeys.
+- ``waiting.WaitingWorkflow``: one 30-day timer (the memory benchmark's waiting journey).
+
+Same retry policy and timeouts as the engine's sends; the template context is the same
+(``customer``, ``trigger``, the ``with`` arguments, ``unsubscribe_url``), so rendering does
+the same work on both sides.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.interpreter import SEND_HEARTBEAT, SEND_RETRY, SEND_TIMEOUT
+    import aiosmtplib
+    from temporalio.exceptions import ApplicationError
+
+    from engine.delivery.message import (
+        TemplateRenderError,
+        address_of,
+        build_message,
+        render_email,
+    )
+    from engine.delivery.templates import TemplateSet, make_environment
 
 SENDER = "Acme Shop <hello@acme.test>"
 UNSUBSCRIBE = "https://acme.test/unsubscribe/{customer_id}"
+HAND_SEND = "bench_send_email"
+# The engine's send settings (workflows/customer.py), copied: the baseline stands alone.
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,
+    non_retryable_error_types=["TemplateError"],
+)
+SEND_TIMEOUT = timedelta(seconds=60)
 
 
-def _iso(dt) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+# The baseline and its variants: name -> (render, with the sent-ledger).
+VARIANTS = {
+    "hand": ("inline", False),
+    "hand+pool": ("pool", False),  # renders in the engine's render process pool
+    "hand+ledger": ("inline", True),  # claims and records each send in the SQLite ledger
+}
 
 
-class _Customer:
+@dataclass
+class HandEmailInput:
+    key: str  # customer/journey/step: the Message-ID is derived from it
+    template: str
+    to: str
+    customer_id: str
+    journey: str
+    context: dict = field(default_factory=dict)
+    unsubscribe_url: str = ""
+    sent_at: str = ""
+
+
+class HandEmail:
+    """The hand-written email activity: in-process render, one reused SMTP connection."""
+
+    def __init__(self, templates_dir, host: str, port: int, render: str = "inline", ledger=None):
+        self.templates = TemplateSet.read(templates_dir)
+        self.env = make_environment(self.templates)
+        self.render = render  # "inline" | "pool"
+        self.ledger = ledger
+        self.host, self.port = host, port
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        if self._smtp is None or not self._smtp.is_connected:
+            self._smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, start_tls=False)
+            await self._smtp.connect()
+        return self._smtp
+
+    @activity.defn(name=HAND_SEND)
+    async def send_email(self, inp: HandEmailInput) -> dict:
+        if self.ledger is not None:
+            claim = await self.ledger.claim(inp.key, activity.info().activity_id, 120.0)
+            if claim.entry is not None:
+                return {"status": "duplicate", "subject": claim.entry.subject}
+        variables = {**inp.context, "unsubscribe_url": inp.unsubscribe_url}
+        try:
+            if self.render == "pool":
+                from engine.delivery.render_pool import shared_pool
+
+                rendered = await shared_pool().render_async(self.templates, inp.template, variables)
+            else:
+                rendered = render_email(self.env, inp.template, variables)
+        except TemplateRenderError as exc:
+            raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from None
+        message = build_message(
+            rendered,
+            sender=SENDER,
+            to=inp.to,
+            idempotency_key=inp.key,
+            journey=inp.journey,
+            customer_id=inp.customer_id,
+            unsubscribe_url=inp.unsubscribe_url,
+            sent_at=inp.sent_at,
+        )
+        async with self._lock:
+            smtp = await self._connection()
+            try:
+                await smtp.sendmail(address_of(SENDER), [address_of(inp.to)], message.as_bytes())
+            except (aiosmtplib.SMTPServerDisconnected, OSError):
+                self._smtp = None
+                raise
+        if self.ledger is not None:
+            await self.ledger.record(
+                inp.key, "sent", message["Message-ID"], rendered.subject, inp.to
+            )
+        return {"status": "sent", "subject": rendered.subject}
+
+    async def close(self) -> None:
+        if self._smtp is not None and self._smtp.is_connected:
+            await self._smtp.quit()
+        self._smtp = None
+        if self.ledger is not None:
+            await self.ledger.close()
+
+
+class Customer:
     """Profile, inbox and the email step shared by the baselines (no journey interpreter)."""
 
     def __init__(self) -> None:
@@ -49,40 +166,38 @@ class _Customer:
         if isinstance(event.get("customer"), dict):
             self.profile.update(event["customer"])
 
+    def _start(self, event: dict) -> None:
+        self.customer_id = event["customer_id"]
+        self._take(event)
+        self.trigger = event.get("data") or {}
+
     async def _send(self, journey: str, step: str, template: str, **args) -> dict:
-        context = {"customer": self.profile, "trigger": self.trigger, **args}
-        payload = {
-            "idempotency_key": f"{self.customer_id}/{journey}/{step}",
-            "kind": "send",
-            "template": template,
-            "to": self.profile.get("email", ""),
-            "sender": SENDER,
-            "customer_id": self.customer_id,
-            "journey": journey,
-            "context": context,
-            "unsubscribe_url": UNSUBSCRIBE.replace("{customer_id}", self.customer_id),
-            "sent_at": _iso(workflow.now()),
-        }
+        inp = HandEmailInput(
+            key=f"{self.customer_id}/{journey}/{step}",
+            template=template,
+            to=self.profile.get("email", ""),
+            customer_id=self.customer_id,
+            journey=journey,
+            context={"customer": self.profile, "trigger": self.trigger, **args},
+            unsubscribe_url=UNSUBSCRIBE.replace("{customer_id}", self.customer_id),
+            sent_at=workflow.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
         return await workflow.execute_activity(
-            "send_email",
-            payload,
-            start_to_close_timeout=SEND_TIMEOUT,
-            heartbeat_timeout=SEND_HEARTBEAT,
-            retry_policy=SEND_RETRY,
+            HAND_SEND, inp, start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY
         )
 
     async def _wait_for(self, event_type: str, seconds: float) -> dict | None:
         """The first ``event_type`` event that arrives from now on, or None at the timeout."""
         while self.inbox:  # earlier events update the profile but do not count
             self._take(self.inbox.pop(0))
-        self.received: dict | None = None
+        received: list[dict] = []
 
         def arrived() -> bool:
             while self.inbox:
                 event = self.inbox.pop(0)
                 self._take(event)
                 if event.get("type") == event_type:
-                    self.received = event
+                    received.append(event)
                     return True
             return False
 
@@ -90,112 +205,7 @@ class _Customer:
             await workflow.wait_condition(arrived, timeout=timedelta(seconds=seconds))
         except TimeoutError:
             return None
-        return self.received
-
-
-@workflow.defn(name="BenchJourneyWorkflow")
-class JourneyWorkflow(_Customer):
-    """send welcome -> wait 1 s -> wait for order.placed within 1 min -> send welcome."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting = False
-
-    @workflow.run
-    async def run(self, customer_id: str) -> str:
-        self.customer_id = customer_id
-        await workflow.wait_condition(lambda: bool(self.inbox))
-        first = self.inbox.pop(0)
-        self._take(first)
-        self.trigger = first.get("data") or {}
-        await self._send("bench-journey", "0", "welcome")
-        await workflow.sleep(timedelta(seconds=1))
-        self.waiting = True
-        received = await self._wait_for("order.placed", 60)
-        self.waiting = False
-        await self._send("bench-journey", "3", "welcome")
-        return "received" if received else "timeout"
-
-    @workflow.signal(name="event")
-    def on_event(self, event: dict) -> None:
-        self.inbox.append(event)
-
-    @workflow.query(name="waiting")
-    def is_waiting(self) -> bool:
-        return self.waiting
-
-
-@workflow.defn(name="BenchEntityWorkflow")
-class EntityWorkflow(_Customer):
-    """A customer entity that only counts its events (no plan lookup, no journeys)."""
-
-    @workflow.run
-    async def run(self, customer_id: str) -> None:
-        self.customer_id = customer_id
-        while True:
-            await workflow.wait_condition(lambda: bool(self.inbox))
-            self._take(self.inbox.pop(0))
-
-    @workflow.signal(name="event")
-    def on_event(self, event: dict) -> None:
-        self.inbox.append(event)
-
-    @workflow.query(name="events_processed")
-    def processed(self) -> int:
-        return self.events_processed
-
-
-@workflow.defn(name="BenchWaitingWorkflow")
-class WaitingWorkflow(_Customer):
-    """Takes its trigger event, then waits 30 days."""
-
-    @workflow.run
-    async def run(self, customer_id: str) -> None:
-        self.customer_id = customer_id
-        await workflow.wait_condition(lambda: bool(self.inbox))
-        self._take(self.inbox.pop(0))
-        await workflow.sleep(timedelta(days=30))
-
-    @workflow.signal(name="event")
-    def on_event(self, event: dict) -> None:
-        self.inbox.append(event)
-
-    @workflow.query(name="events_processed")
-    def processed(self) -> int:
-        return self.events_processed
-
-
-@workflow.defn(name="BenchWelcomeWorkflow")
-class WelcomeWorkflow(_Customer):
-    """rules/onboarding.yaml ``welcome-series``, written by hand (goal and reentry aside:
-    the benchmark sends neither ``subscription.started`` nor a second sign-up)."""
-
-    @workflow.run
-    async def run(self, customer_id: str) -> str:
-        self.customer_id = customer_id
-        await workflow.wait_condition(lambda: bool(self.inbox))
-        first = self.inbox.pop(0)
-        self._take(first)
-        self.trigger = first.get("data") or {}
-        if not self.profile.get("marketing_opt_in"):
-            return "skipped"
-        j = "welcome-series"
-        await self._send(j, "0", "welcome")
-        await workflow.sleep(timedelta(days=2))
-        orders = self.profile.get("orders_count")
-        if (0 if orders is None else orders) == 0:
-            await self._send(j, "2.then.0", "first-order-nudge", discount=10)
-            if await self._wait_for("order.placed", 5 * 86400) is not None:
-                await self._send(j, "2.then.1.received.0", "first-order-thanks")
-            else:
-                await self._send(j, "2.then.1.timeout.0", "first-order-last-call", discount=15)
-        else:
-            await self._send(j, "2.else_.0", "first-order-thanks")
-        await workflow.sleep(timedelta(weeks=1))
-        orders = self.profile.get("orders_count")
-        if isinstance(orders, int | float) and orders >= 1:
-            await self._send(j, "4.then.0", "club-invite")
-        return "completed"
+        return received[0]
 
     @workflow.signal(name="event")
     def on_event(self, event: dict) -> None:

@@ -1,0 +1,43 @@
+"""Smoke runs of the benchmarks on tiny sizes: each script starts, runs both sides (the
+engine and the hand-written baseline), checks their emails and prints its ratio line.
+No timing is asserted: figures on tiny sizes mean nothing (bench/README.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_simulate_bench_runs_engine_and_baseline_with_the_same_emails():
+    out = run_bench("bench_simulate.py", "--sizes", "2", "--no-cli", "--variants", "none")
+    assert "engine: 6 emails, 2 journeys completed, as expected" in out
+    assert "hand: 6 emails, 2 journeys completed, as expected" in out
+    assert "eng/hand" in out
+
+
+def test_runtime_bench_events_part_prints_its_ratio():
+    out = run_bench(
+        "bench_runtime.py", "--only", "events", "--event-customers", "3", "--events-each", "1"
+    )
+    assert "ratio engine/hand-written, processed:" in out
+
+
+def test_render_bench_compares_inline_and_pool():
+    out = run_bench("bench_render.py", "--renders", "6", "--repeat", "1")
+    assert "inline render_email" in out
+    assert "pool, one at a time" in out
