@@ -105,6 +105,7 @@ class CustomerWorkflow:
         # A simulation runs on a test server whose clock starts at the real time; the
         # offset moves this customer's clock to the simulated start (0 in production).
         self.clock_offset = timedelta(seconds=inp.clock_offset)
+        self.send_heartbeat = timedelta(seconds=inp.send_heartbeat_seconds)
         self.tasks: dict[str, asyncio.Task] = {}
         self.journeys: dict[str, Journey] = {}  # hash -> parsed pinned journey
         self.draining = False
@@ -146,6 +147,7 @@ class CustomerWorkflow:
                 state=self.s,
                 history_limit=inp.history_limit,
                 clock_offset=inp.clock_offset,
+                send_heartbeat_seconds=inp.send_heartbeat_seconds,
             )
         )
 
@@ -542,7 +544,7 @@ class CustomerWorkflow:
                 SEND_ACTIVITY,
                 payload,
                 start_to_close_timeout=SEND_TIMEOUT,
-                heartbeat_timeout=SEND_HEARTBEAT,
+                heartbeat_timeout=self.send_heartbeat,
                 retry_policy=SEND_RETRY,
             )
         except ActivityError as err:

@@ -89,7 +89,8 @@ async def test_worker_killed_after_send_does_not_send_twice(
     env = worker_env(temporal_server, sink.port)
     crashy = workers(tmp_path, dict(env, LIFECYCLE_FAULT_PAUSE_AFTER_SEND="60"), "crashy")
     cid = new_customer()
-    await send_event(client, event("test.hello", cid, ANN, id="e-1"))
+    # A 2 s send heartbeat timeout instead of 15 s: the retry starts sooner after the kill.
+    await send_event(client, event("test.hello", cid, ANN, id="e-1"), send_heartbeat_seconds=2)
 
     # SMTP took the first email and the ledger recorded it; the activity now sleeps
     # before returning, so Temporal has not heard that it completed.
@@ -101,7 +102,7 @@ async def test_worker_killed_after_send_does_not_send_twice(
     assert rows == [("sent", first_id)]
 
     workers(tmp_path, env, "healthy")
-    # The retry comes after the 15 s heartbeat timeout; then the wait, then the followup.
+    # The retry comes after the heartbeat timeout; then the wait, then the followup.
     messages = await wait_messages(sink, 2, timeout=60)
     st = await wait_end(client, cid, "hello-followup")
     assert subjects(messages) == ["Hello Ann", "Following up, Ann"]
