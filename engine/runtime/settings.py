@@ -208,6 +208,13 @@ VARIABLES: tuple[Variable, ...] = (
         "developers' activities (`call`) running at once, on their own task queue and threads",
         _positive(int),
     ),
+    Variable(
+        "LIFECYCLE_STICKY_QUEUE_TIMEOUT",
+        "sticky_queue_timeout",
+        "10",
+        "seconds a customer's next workflow task waits for the worker that has it in memory before any worker may take it (after that worker died)",
+        _positive(float),
+    ),
     Variable("LOG_LEVEL", "log_level", "`INFO`", "worker log level", _log_level),
     # Embedded defaults
     Variable(
@@ -278,6 +285,7 @@ class Settings:
     templates_dir: str = "templates"
     max_cached_workflows: int = 1000
     max_concurrent_calls: int = 20
+    sticky_queue_timeout: float = 10.0  # the SDK's default
     log_level: str = "INFO"
     data_dir: str = "var"
     temporal_port: int = 7233

@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio import activity
@@ -111,6 +112,7 @@ def build_worker(
             # Customers kept in memory between events (~180 KB each, bench/README.md); the
             # rest are replayed from history when they wake up.
             max_cached_workflows=settings.max_cached_workflows,
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout),
         )
     ]
     if custom:
