@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
+import dataclasses
 import os
 import random
 import shutil
@@ -51,6 +51,7 @@ from dsl.compiler import compile_text  # noqa: E402
 from engine.delivery.email_activity import EmailActivities  # noqa: E402
 from engine.delivery.ledger import open_ledger  # noqa: E402
 from engine.delivery.smtp import SmtpSettings  # noqa: E402
+from engine.runtime.assembly import assemble  # noqa: E402
 from engine.runtime.client import (  # noqa: E402
     connect,  # noqa: E402
     get_status,
@@ -59,6 +60,7 @@ from engine.runtime.client import (  # noqa: E402
 from engine.runtime.config import customer_workflow_id  # noqa: E402
 from engine.runtime.plans import PlanStore  # noqa: E402
 from engine.runtime.servers import EmbeddedTemporal  # noqa: E402
+from engine.runtime.settings import Settings  # noqa: E402
 from engine.runtime.worker import build_worker, workflow_runner  # noqa: E402
 from engine.tools.smtp_sink import SmtpSink, free_port  # noqa: E402
 
@@ -286,29 +288,35 @@ def worker_child(args: argparse.Namespace) -> None:
     """The worker process of part c: runs until its stdin closes."""
 
     async def main() -> None:
-        if args.cache is not None:
-            # build_worker does not expose the cache size: give it a Worker with another
-            # default, so the engine side still goes through build_worker unchanged.
-            import engine.runtime.worker
-
-            engine.runtime.worker.Worker = functools.partial(
-                Worker, max_cached_workflows=args.cache
-            )
         client = await connect(args.address)
         work = Path(tempfile.mkdtemp(prefix="bench-worker-"))
-        ledger = await open_ledger(None, work / "ledger.sqlite")
-        email = EmailActivities(TEMPLATES, SmtpSettings(host="127.0.0.1", port=args.smtp), ledger)
+        smtp = SmtpSettings(host="127.0.0.1", port=args.smtp)
         if args.worker_child == "engine":
-            worker = build_worker(client, bench_store(), email, task_queue=args.queue)
+            settings = Settings.from_env()
+            if args.cache is not None:
+                settings = dataclasses.replace(settings, max_cached_workflows=args.cache)
+            async with assemble(
+                client,
+                bench_store(),
+                smtp,
+                work / "ledger.sqlite",
+                args.queue,
+                templates_dir=TEMPLATES,
+                settings=settings,
+            ):
+                print("ready", flush=True)
+                await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         else:
+            ledger = await open_ledger(None, work / "ledger.sqlite")
+            email = EmailActivities(TEMPLATES, smtp, ledger)
             extra = {} if args.cache is None else {"max_cached_workflows": args.cache}
             worker = handwritten_worker(
                 client, email, args.queue, [handwritten.WaitingWorkflow], **extra
             )
-        async with worker:
-            print("ready", flush=True)
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        await email.close()
+            async with worker:
+                print("ready", flush=True)
+                await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+            await email.close()
         shutil.rmtree(work, ignore_errors=True)
 
     asyncio.run(main())
