@@ -8,11 +8,8 @@ See docs/operations.md.
 """
 
 import asyncio
-import os
-from pathlib import Path
 
 from engine.runtime.worker import run_worker
 
 if __name__ == "__main__":
-    ready = os.environ.get("LIFECYCLE_READY_FILE")
-    asyncio.run(run_worker(ready_file=Path(ready) if ready else None))
+    asyncio.run(run_worker())

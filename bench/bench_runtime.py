@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
+import dataclasses
 import os
 import random
 import shutil
@@ -58,6 +58,7 @@ from engine.delivery.email_activity import EmailActivities  # noqa: E402
 from engine.delivery.ledger import open_ledger  # noqa: E402
 from engine.delivery.render_pool import shared_pool  # noqa: E402
 from engine.delivery.smtp import SmtpSettings  # noqa: E402
+from engine.runtime.assembly import assemble  # noqa: E402
 from engine.runtime.client import (  # noqa: E402
     connect,  # noqa: E402
     get_status,
@@ -67,6 +68,7 @@ from engine.runtime.config import customer_workflow_id  # noqa: E402
 from engine.runtime.plans import PlanStore  # noqa: E402
 from engine.runtime.registry import catalogue, load_registry  # noqa: E402
 from engine.runtime.servers import EmbeddedTemporal  # noqa: E402
+from engine.runtime.settings import Settings  # noqa: E402
 from engine.runtime.worker import build_worker, workflow_runner  # noqa: E402
 from engine.tools.smtp_sink import SmtpSink, free_port  # noqa: E402
 
@@ -316,31 +318,34 @@ def worker_child(args: argparse.Namespace) -> None:
 
     async def main() -> None:
         pass_through(args.pass_through)
-        if args.cache is not None:
-            # build_worker does not expose the cache size: give it a Worker with another
-            # default, so the engine side still goes through build_worker unchanged.
-            import engine.runtime.worker
-
-            engine.runtime.worker.Worker = functools.partial(
-                Worker, max_cached_workflows=args.cache
-            )
         client = await connect(args.address)
         work = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+        smtp = SmtpSettings(host="127.0.0.1", port=args.smtp)
         if args.worker_child == "engine":
-            ledger = await open_ledger(None, work / "ledger.sqlite")
-            smtp = SmtpSettings(host="127.0.0.1", port=args.smtp)
-            email = EmailActivities(TEMPLATES, smtp, ledger)
-            worker = build_worker(client, bench_store(), email, task_queue=args.queue)
+            settings = Settings.from_env()
+            if args.cache is not None:
+                settings = dataclasses.replace(settings, max_cached_workflows=args.cache)
+            async with assemble(
+                client,
+                bench_store(),
+                smtp,
+                work / "ledger.sqlite",
+                args.queue,
+                templates_dir=TEMPLATES,
+                settings=settings,
+            ):
+                print("ready", flush=True)
+                await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         else:
             email = handwritten.HandEmail(TEMPLATES, "127.0.0.1", args.smtp)
             extra = {} if args.cache is None else {"max_cached_workflows": args.cache}
             worker = handwritten_worker(
                 client, email, args.queue, [parked.WaitingWorkflow], **extra
             )
-        async with worker:
-            print("ready", flush=True)
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        await email.close()
+            async with worker:
+                print("ready", flush=True)
+                await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+            await email.close()
         shutil.rmtree(work, ignore_errors=True)
 
     asyncio.run(main())

@@ -79,6 +79,7 @@ class CustomerWorkflow:
         # A simulation runs on a test server whose clock starts at the real time; the
         # offset moves this customer's clock to the simulated start (0 in production).
         self.clock_offset = timedelta(seconds=inp.clock_offset)
+        self.send_heartbeat = timedelta(seconds=inp.send_heartbeat_seconds)
         self.tasks: dict[str, asyncio.Task] = {}
         self.journeys: dict[str, Journey] = {}  # hash -> parsed pinned journey
         self.draining = False
@@ -121,6 +122,7 @@ class CustomerWorkflow:
                 state=self.s,
                 history_limit=inp.history_limit,
                 clock_offset=inp.clock_offset,
+                send_heartbeat_seconds=inp.send_heartbeat_seconds,
             )
         )
 

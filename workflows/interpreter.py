@@ -87,6 +87,7 @@ class Effects(Protocol):
     state: CustomerState  # profile, customer id, epoch, customer-wide settings
     bounded: bool  # state bounds apply (docs/reliability.md)
     draining: bool  # the entity is draining: park at the next step boundary
+    send_heartbeat: timedelta  # the send activity's heartbeat timeout (CustomerInput)
 
     def now(self) -> datetime: ...
 
@@ -273,7 +274,7 @@ class Interpreter:
                 payload,
                 result_type=SendEmailResult,
                 start_to_close_timeout=SEND_TIMEOUT,
-                heartbeat_timeout=SEND_HEARTBEAT,
+                heartbeat_timeout=getattr(self.fx, "send_heartbeat", SEND_HEARTBEAT),
                 retry_policy=SEND_RETRY,
             )
         except ActivityError as err:

@@ -87,6 +87,9 @@ class CustomerInput:
     # Seconds added to workflow time: set by `lifecycle simulate` so expressions, the
     # journal and email Date headers see simulated time; 0 in production.
     clock_offset: float = 0.0
+    # Heartbeat timeout of the send activity: how soon a send on a worker that died is
+    # retried elsewhere. Tests lower it; the timeout is not compared on replay.
+    send_heartbeat_seconds: float = 15.0
 
 
 def resolve_step(steps: list[Step], pos: list) -> Step | None:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from collections.abc import Awaitable
@@ -275,21 +274,22 @@ class _Delivery:
 
 
 async def _fault_pause() -> None:
-    pause = os.environ.get(FAULT_PAUSE_ENV)
+    from engine.runtime.settings import setting
+
+    pause = setting("fault_pause_after_send")
     if pause:
-        await asyncio.sleep(float(pause))
+        await asyncio.sleep(pause)
 
 
 def send_lease(smtp_timeout: float, env=None) -> float:
     """``LIFECYCLE_SEND_LEASE`` seconds (default 120), at least ``2 * smtp_timeout + 10``:
     DATA waits at most twice the SMTP timeout (for 354, then for the final reply)."""
-    text = (os.environ if env is None else env).get(LEASE_ENV, "").strip()
+    from engine.runtime.settings import SettingsError, setting
+
     try:
-        lease = float(text) if text else DEFAULT_LEASE
-    except ValueError:
-        raise ApplicationError(
-            f"{LEASE_ENV} must be seconds, not {text!r}", type="InvalidSetting", non_retryable=True
-        ) from None
+        lease = setting("send_lease", env)
+    except SettingsError as err:
+        raise ApplicationError(str(err), type="InvalidSetting", non_retryable=True) from None
     return max(lease, 2 * smtp_timeout + 10)
 
 

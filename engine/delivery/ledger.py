@@ -25,7 +25,6 @@ ledger timeout, so a locked ledger makes the operation fail quickly instead of h
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
 import threading
@@ -68,17 +67,14 @@ class Claim:
 
 
 def ledger_timeout(env=None) -> float:
-    """``LIFECYCLE_LEDGER_TIMEOUT`` in seconds (default 5)."""
-    text = (os.environ if env is None else env).get(TIMEOUT_ENV, "").strip()
-    if not text:
-        return DEFAULT_TIMEOUT
+    """``LIFECYCLE_LEDGER_TIMEOUT`` in seconds (default 5), read through
+    ``engine.runtime.settings``."""
+    from engine.runtime.settings import SettingsError, setting
+
     try:
-        value = float(text)
-    except ValueError:
-        raise LedgerError(f"{TIMEOUT_ENV} must be seconds, not {text!r}") from None
-    if not 0 < value <= 300:
-        raise LedgerError(f"{TIMEOUT_ENV} must be between 0 and 300 seconds, not {text!r}")
-    return value
+        return setting("ledger_timeout", env)
+    except SettingsError as err:
+        raise LedgerError(str(err)) from None
 
 
 class Ledger:

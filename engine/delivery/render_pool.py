@@ -26,7 +26,6 @@ import asyncio
 import atexit
 import concurrent.futures
 import multiprocessing
-import os
 import resource
 import signal
 import threading
@@ -50,23 +49,14 @@ class RenderLimits:
     processes: int = 2
 
     @classmethod
-    def from_env(cls) -> RenderLimits:
-        def num(name: str, default, kind):
-            value = os.environ.get(name, "").strip()
-            if not value:
-                return default
-            try:
-                parsed = kind(value)
-            except ValueError:
-                raise ValueError(f"{name} must be a number, not {value!r}") from None
-            if parsed <= 0:
-                raise ValueError(f"{name} must be positive, not {value!r}")
-            return parsed
+    def from_env(cls, env=None) -> RenderLimits:
+        """``LIFECYCLE_RENDER_*``, read through ``engine.runtime.settings``."""
+        from engine.runtime.settings import setting
 
         return cls(
-            timeout=num(TIMEOUT_ENV, 5.0, float),
-            memory_mb=num(MEMORY_ENV, 256, int),
-            processes=num(PROCESSES_ENV, min(4, os.cpu_count() or 1), int),
+            timeout=setting("render_timeout", env),
+            memory_mb=setting("render_memory_mb", env),
+            processes=setting("render_processes", env),
         )
 
 

@@ -10,7 +10,6 @@ reaches Temporal).
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 from temporalio.client import Client
@@ -40,12 +39,15 @@ async def send_event(
     clock_offset: float = 0.0,
     history_limit: int | None = None,
     allow_offset: bool = False,
+    send_heartbeat_seconds: float | None = None,
 ) -> str:
     """Deliver one event to its customer's entity, starting it if needed; returns the id.
 
     The event is checked first (``parse_event``: ``EventError`` and nothing sent if bad).
     ``clock_offset`` (seconds, simulations only) applies when this starts the entity;
-    ``allow_offset`` (simulations only) lets ``at`` be an offset such as ``+2d``."""
+    ``allow_offset`` (simulations only) lets ``at`` be an offset such as ``+2d``;
+    ``send_heartbeat_seconds`` (tests) the send activity's heartbeat timeout when this starts
+    the entity (default 15 s: how soon a send on a worker that died is retried)."""
     from workflows.customer import CustomerWorkflow
     from workflows.state import CustomerInput
 
@@ -57,6 +59,9 @@ async def send_event(
             customer_id=event["customer_id"],
             clock_offset=clock_offset,
             **({"history_limit": history_limit} if history_limit else {}),
+            **(
+                {"send_heartbeat_seconds": send_heartbeat_seconds} if send_heartbeat_seconds else {}
+            ),
         ),
         id=workflow_id,
         task_queue=task_queue,
@@ -104,19 +109,21 @@ async def diagnose(client, customer_id: str) -> str:
 
 async def connect(address: str | None = None, namespace: str | None = None) -> Client:
     """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings."""
-    address = address or os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233")
-    namespace = namespace or os.environ.get("TEMPORAL_NAMESPACE", "default")
+    from engine.runtime.settings import Settings
+
+    settings = Settings.from_env()
+    address = address or settings.temporal_target
+    namespace = namespace or settings.temporal_namespace
     kwargs: dict = {}
-    api_key = os.environ.get("TEMPORAL_API_KEY")
-    cert = os.environ.get("TEMPORAL_TLS_CERT")
-    key = os.environ.get("TEMPORAL_TLS_KEY")
+    api_key = settings.temporal_api_key
+    cert, key = settings.temporal_tls_cert, settings.temporal_tls_key
     if cert and key:
         from temporalio.service import TLSConfig
 
         kwargs["tls"] = TLSConfig(
             client_cert=Path(cert).read_bytes(), client_private_key=Path(key).read_bytes()
         )
-    elif api_key or os.environ.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes"):
+    elif api_key or settings.temporal_tls:
         kwargs["tls"] = True
     if api_key:
         kwargs["api_key"] = api_key

@@ -39,7 +39,9 @@ def customer_workflow_id(customer_id: str) -> str:
 
 def data_dir() -> Path:
     """Where the embedded defaults keep state: ``LIFECYCLE_DATA`` or ./var."""
-    return Path(os.environ.get("LIFECYCLE_DATA", "var")).resolve()
+    from engine.runtime.settings import setting
+
+    return Path(setting("data_dir")).resolve()
 
 
 def binary_path(name: str) -> str | None:

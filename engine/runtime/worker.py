@@ -1,8 +1,9 @@
 """Assembling a worker: the customer workflow, the email activity, the plan lookup and the
 custom activities (on their own task queue), and ``python worker.py``'s main.
 
-In: a Temporal client, a ``PlanStore``, the email activities.
-Out: ``build_worker`` (an ``EngineWorker``) and ``run_worker`` (the worker process on
+In: a Temporal client, a ``PlanStore``, the email activities, ``Settings``.
+Out: ``build_worker`` (an ``EngineWorker``; ``engine.runtime.assembly.assemble`` builds
+one with its ledger and email activities) and ``run_worker`` (the worker process on
 embedded defaults unless TEMPORAL_ADDRESS / SMTP_HOST are set).
 """
 
@@ -13,6 +14,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio import activity
@@ -26,7 +28,7 @@ from engine.runtime.config import TASK_QUEUE, calls_task_queue
 from engine.runtime.plans import PlanStore
 from engine.runtime.registry import temporal_activities
 from engine.runtime.servers import EmbeddedTemporal, port_open
-from engine.runtime.settings import env_int as _env_int
+from engine.runtime.settings import Settings
 from workflows.customer import CustomerWorkflow
 
 log = logging.getLogger("lifecycle")
@@ -89,7 +91,9 @@ def build_worker(
     email_activities,
     task_queue: str = TASK_QUEUE,
     extra_activities: Sequence = (),
+    settings: Settings | None = None,
 ) -> EngineWorker:
+    settings = settings if settings is not None else Settings.from_env()
     custom = temporal_activities(store.registry)
     activities = [
         email_activities.send_email,
@@ -111,13 +115,14 @@ def build_worker(
             max_concurrent_activity_task_polls=8,
             # Customers kept in memory between events (~180 KB each, bench/README.md); the
             # rest are replayed from history when they wake up.
-            max_cached_workflows=_env_int("LIFECYCLE_MAX_CACHED_WORKFLOWS", 1000),
+            max_cached_workflows=settings.max_cached_workflows,
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout),
         )
     ]
     if custom:
         # Developers' activities: their own queue, slots and threads (docs/activities.md),
         # so however they behave, email and workflow tasks keep theirs.
-        slots = _env_int("LIFECYCLE_MAX_CONCURRENT_CALLS", 20)
+        slots = settings.max_concurrent_calls
         workers.append(
             Worker(
                 client,
@@ -136,6 +141,7 @@ async def run_worker(
     rules_dir: str | Path | None = None,
     templates_dir: str | Path | None = None,
     ready_file: Path | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """``python worker.py``: embedded defaults unless TEMPORAL_ADDRESS / SMTP_HOST are set.
 
@@ -145,54 +151,54 @@ async def run_worker(
     """
     import signal
 
-    from engine.delivery.email_activity import EmailActivities
-    from engine.delivery.ledger import open_ledger
-    from engine.delivery.smtp import SmtpSettings
-    from engine.runtime.config import data_dir
+    from engine.runtime.assembly import assemble
     from engine.tools.smtp_sink import SmtpSink
 
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(message)s")
-    rules_dir = Path(rules_dir or os.environ.get("LIFECYCLE_RULES", "rules"))
-    templates_dir = Path(templates_dir or os.environ.get("LIFECYCLE_TEMPLATES", "templates"))
-    data = data_dir()
+    settings = settings if settings is not None else Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(message)s")
+    rules_dir = Path(rules_dir or settings.rules_dir)
+    templates_dir = Path(templates_dir or settings.templates_dir)
+    if ready_file is None and settings.ready_file:
+        ready_file = Path(settings.ready_file)
+    data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
     store = PlanStore(rules_dir, templates_dir)  # refuse to start on rules that do not compile
 
     server: EmbeddedTemporal | None = None
     sink: SmtpSink | None = None
-    address = os.environ.get("TEMPORAL_ADDRESS")
+    address = settings.temporal_address
     if not address:
-        port = _env_int("LIFECYCLE_TEMPORAL_PORT", 7233)
-        server = EmbeddedTemporal(
-            data / "temporal", port=port, ui_port=_env_int("LIFECYCLE_UI_PORT", port + 1000)
-        )
+        port = settings.temporal_port
+        server = EmbeddedTemporal(data / "temporal", port=port, ui_port=settings.web_ui_port)
         if port_open("127.0.0.1", port):
             log.info("using the Temporal server already on 127.0.0.1:%d", port)
             server = None
         else:
             server.start()
-        address = f"127.0.0.1:{port}"
-    if os.environ.get("SMTP_HOST"):
-        smtp = SmtpSettings.from_env()
-    else:
-        smtp_port = _env_int("LIFECYCLE_SMTP_PORT", 2525)
-        if not port_open("127.0.0.1", smtp_port):
-            sink = SmtpSink(outbox=data / "outbox", port=smtp_port).start()
-        smtp = SmtpSettings(host="127.0.0.1", port=smtp_port)
-    ledger = await open_ledger(os.environ.get("DATABASE_URL"), data / "ledger.sqlite")
-    email = EmailActivities(templates_dir, smtp, ledger, templates=store.template_source())
+        address = settings.temporal_target
+    smtp = settings.sink_smtp()
+    if settings.smtp is None and not port_open("127.0.0.1", smtp.port):
+        sink = SmtpSink(outbox=data / "outbox", port=smtp.port).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
         client = await connect(address)
-        async with build_worker(client, store, email):
+        async with assemble(
+            client,
+            store,
+            smtp,
+            data / "ledger.sqlite",
+            database_url=settings.database_url or None,
+            templates_dir=templates_dir,
+            settings=settings,
+        ):
             log.info("lifecycle worker ready: %d journeys from %s", len(store.journeys), rules_dir)
             log.info("  Temporal:  %s (namespace %s)", address, client.namespace)
             if server:
                 log.info("  Web UI:    %s", server.ui_address)
-            if not os.environ.get("SMTP_HOST"):
+            if settings.smtp is None:
                 log.info("  SMTP sink: 127.0.0.1:%d -> %s", smtp.port, data / "outbox")
             log.info("  send an event: lifecycle send-event '%s'", EXAMPLE_EVENT)
             if ready_file:
@@ -200,7 +206,6 @@ async def run_worker(
             await stop.wait()
             log.info("stopping")
     finally:
-        await email.close()
         if sink:
             sink.stop()
         if server:

@@ -94,8 +94,7 @@ def read_outbox(outbox: Path, seen: set[str]) -> list[tuple[Path, object]]:
 async def send_all(events: list[dict]) -> list[str]:
     from engine.runtime.client import connect, parse_event, send_event
 
-    port = os.environ.get("LIFECYCLE_TEMPORAL_PORT", "7233")
-    client = await connect(os.environ.get("TEMPORAL_ADDRESS") or f"127.0.0.1:{port}")
+    client = await connect()  # TEMPORAL_ADDRESS, else the embedded server's port
     ids = []
     for event in events:
         ids.append(await send_event(client, parse_event(event)))
@@ -106,8 +105,7 @@ async def show_status(customer_id: str) -> None:
     from engine.cli.status import format_status
     from engine.runtime.client import connect, get_status
 
-    port = os.environ.get("LIFECYCLE_TEMPORAL_PORT", "7233")
-    client = await connect(os.environ.get("TEMPORAL_ADDRESS") or f"127.0.0.1:{port}")
+    client = await connect()  # TEMPORAL_ADDRESS, else the embedded server's port
     print(format_status(await get_status(client, customer_id), history=5))
 
 
@@ -147,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     if events:
         print("\n== 5. a customer's state")
         asyncio.run(show_status(events[0]["customer_id"]))
-    port = int(os.environ.get("LIFECYCLE_TEMPORAL_PORT", "7233"))
-    ui = int(os.environ.get("LIFECYCLE_UI_PORT", port + 1000))
+    from engine.runtime.settings import Settings
+
+    ui = Settings.from_env().web_ui_port
     print(
         f"\nTemporal web UI:  http://127.0.0.1:{ui}\n"
         f"Outbox:           {outbox}\n"

@@ -15,7 +15,6 @@ printed times are ``start + elapsed``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -132,6 +131,16 @@ def quiet_runtime():
     return _RUNTIME
 
 
+async def start_environment():
+    """A fresh time-skipping test server (quiet). ``simulate`` starts one per call unless it
+    is given one; tests share one per module (``env=``) to save its start-up."""
+    from temporalio.testing import WorkflowEnvironment
+
+    return await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary_path("temporal-test-server"), runtime=quiet_runtime()
+    )
+
+
 async def simulate(
     events: Iterable[tuple[datetime, dict]],
     rules_dir: str | Path,
@@ -142,55 +151,76 @@ async def simulate(
     store=None,
     keep_histories: bool = False,
     history_limit: int | None = None,
+    env=None,
+    send_heartbeat_seconds: float | None = None,
 ) -> SimulationResult:
-    from temporalio.testing import WorkflowEnvironment
-
-    from engine.delivery.email_activity import EmailActivities
-    from engine.delivery.ledger import open_ledger
+    """Run ``events`` through the real workflows and activities until ``until`` past
+    ``start``. ``env``: a time-skipping ``WorkflowEnvironment`` to run on (its customers'
+    workflows are terminated at the end, so the next simulation on it starts afresh);
+    default: a fresh one, shut down at the end. ``send_heartbeat_seconds``: the send
+    activity's heartbeat timeout for the customers this run starts (tests)."""
     from engine.delivery.smtp import SmtpSettings
+    from engine.runtime.assembly import assemble
     from engine.runtime.plans import PlanStore
-    from engine.runtime.worker import build_worker
+    from engine.runtime.settings import override
     from engine.tools.smtp_sink import SmtpSink
 
     events = sorted(events, key=lambda item: item[0])  # stable: same-time order kept
     end_at = start + until
     work = Path(tempfile.mkdtemp(prefix="lifecycle-sim-"))
-    old_data = os.environ.get("LIFECYCLE_DATA")
-    os.environ["LIFECYCLE_DATA"] = str(work)  # custom activities write here, not in var/
+    restore_data = override("LIFECYCLE_DATA", str(work))  # custom activities write here
     sink = SmtpSink()
     sink.start()
+    own_env = env is None
     try:
         store = store or PlanStore(rules_dir, templates_dir)
-        ledger = await open_ledger(None, work / "ledger.sqlite")
-        email = EmailActivities(
-            templates_dir,
-            SmtpSettings(host="127.0.0.1", port=sink.port),
-            ledger,
-            templates=store.template_source() if store.templates is not None else None,
-        )
-        env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=binary_path("temporal-test-server"),
-            runtime=quiet_runtime(),
-        )
+        if own_env:
+            env = await start_environment()
+        customers = list(dict.fromkeys(e["customer_id"] for _, e in events))
         try:
             queue = f"simulate-{uuid.uuid4().hex[:8]}"
-            async with build_worker(env.client, store, email, task_queue=queue):
-                result = await _drive(env, events, start, end_at, queue, progress, history_limit)
+            smtp = SmtpSettings(host="127.0.0.1", port=sink.port)
+            async with assemble(
+                env.client, store, smtp, work / "ledger.sqlite", queue, templates_dir=templates_dir
+            ):
+                result = await _drive(
+                    env,
+                    events,
+                    start,
+                    end_at,
+                    queue,
+                    progress,
+                    history_limit,
+                    send_heartbeat_seconds,
+                )
                 if keep_histories:
-                    for cid in dict.fromkeys(e["customer_id"] for _, e in events):
+                    for cid in customers:
                         await _keep_histories(env.client, customer_workflow_id(cid), result)
         finally:
-            await env.shutdown()
-            await email.close()
+            if own_env:
+                await env.shutdown()
+            else:
+                await _terminate(env.client, customers)
         result.emails = list(sink.messages)
         return result
     finally:
         sink.stop()
-        if old_data is None:
-            os.environ.pop("LIFECYCLE_DATA", None)
-        else:
-            os.environ["LIFECYCLE_DATA"] = old_data
+        restore_data()
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def _terminate(client, customers: list[str]) -> None:
+    """End the customers' workflows, so that a later simulation on the same server that
+    uses the same customer ids starts new entities instead of signalling these."""
+    from temporalio.service import RPCError
+
+    for cid in customers:
+        try:
+            await client.get_workflow_handle(customer_workflow_id(cid)).terminate(
+                reason="simulation over"
+            )
+        except RPCError:
+            pass  # not running (never started, or already closed)
 
 
 async def _keep_histories(client, wf_id: str, result: SimulationResult) -> None:
@@ -212,11 +242,12 @@ async def _keep_histories(client, wf_id: str, result: SimulationResult) -> None:
 
 
 async def _drive(
-    env, events, start, end_at, queue, progress, history_limit=None
+    env, events, start, end_at, queue, progress, history_limit=None, send_heartbeat_seconds=None
 ) -> SimulationResult:
     import asyncio
 
     from engine.runtime.client import send_event
+    from engine.runtime.settings import setting
 
     t0 = await env.get_current_time()
     t0 = t0.replace(microsecond=0)
@@ -306,6 +337,7 @@ async def _drive(
                 clock_offset=offset,
                 allow_offset=True,
                 history_limit=history_limit,
+                send_heartbeat_seconds=send_heartbeat_seconds,
             )
             cid = event["customer_id"]
             if cid not in handles:
@@ -321,7 +353,7 @@ async def _drive(
     actions = []
     await asyncio.gather(*(next_wake(cid) for cid in customers))  # the last lines
     for cid in customers:
-        if os.environ.get("LIFECYCLE_DEBUG"):
+        if setting("debug"):
             print(json.dumps(await handles[cid].query("status"), indent=1))
         actions.extend(journals.get(cid, []))
     actions.sort(key=lambda a: a["at"])  # stable: per-customer order kept within a second

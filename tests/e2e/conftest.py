@@ -25,13 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.delivery.email_activity import EmailActivities
-from engine.delivery.ledger import open_ledger
 from engine.delivery.smtp import SmtpSettings
+from engine.runtime.assembly import assemble
 from engine.runtime.client import connect, get_status, send_event
 from engine.runtime.plans import PlanStore
 from engine.runtime.servers import EmbeddedTemporal
-from engine.runtime.worker import build_worker
 from engine.tools.smtp_sink import SmtpSink, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,19 +167,15 @@ def sink():
 async def in_process_worker(client, store: PlanStore, smtp_port: int, data: Path):
     """The real worker (workflow, email activity, ledger) on a fresh task queue; yields
     a ``send(event)`` coroutine function that delivers events to that queue."""
-    ledger = await open_ledger(None, data / f"ledger-{uuid.uuid4().hex[:6]}.sqlite")
     smtp = SmtpSettings(host="127.0.0.1", port=smtp_port, starttls="false", timeout=5)
-    email = EmailActivities(TEMPLATES, smtp, ledger)
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
 
     async def send(ev: dict) -> str:
         return await send_event(client, ev, task_queue=queue)
 
-    try:
-        async with build_worker(client, store, email, task_queue=queue):
-            yield send
-    finally:
-        await email.close()
+    ledger = data / f"ledger-{uuid.uuid4().hex[:6]}.sqlite"
+    async with assemble(client, store, smtp, ledger, queue, templates_dir=TEMPLATES):
+        yield send
 
 
 def clean_env(**extra: str) -> dict[str, str]:

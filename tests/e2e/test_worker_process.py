@@ -87,9 +87,15 @@ async def test_worker_killed_after_send_does_not_send_twice(
     temporal_server, client, sink, workers, tmp_path
 ):
     env = worker_env(temporal_server, sink.port)
-    crashy = workers(tmp_path, dict(env, LIFECYCLE_FAULT_PAUSE_AFTER_SEND="60"), "crashy")
+    # Test values instead of production ones, so nothing waits long after the kill: the
+    # customer's next workflow task leaves the dead worker's sticky queue after 1 s, not 10.
+    crashy_env = dict(
+        env, LIFECYCLE_FAULT_PAUSE_AFTER_SEND="60", LIFECYCLE_STICKY_QUEUE_TIMEOUT="1"
+    )
+    crashy = workers(tmp_path, crashy_env, "crashy")
     cid = new_customer()
-    await send_event(client, event("test.hello", cid, ANN, id="e-1"))
+    # ... and the send is retried after a 2 s heartbeat timeout, not 15.
+    await send_event(client, event("test.hello", cid, ANN, id="e-1"), send_heartbeat_seconds=2)
 
     # SMTP took the first email and the ledger recorded it; the activity now sleeps
     # before returning, so Temporal has not heard that it completed.
@@ -101,7 +107,7 @@ async def test_worker_killed_after_send_does_not_send_twice(
     assert rows == [("sent", first_id)]
 
     workers(tmp_path, env, "healthy")
-    # The retry comes after the 15 s heartbeat timeout; then the wait, then the followup.
+    # The retry comes after the heartbeat timeout; then the wait, then the followup.
     messages = await wait_messages(sink, 2, timeout=60)
     st = await wait_end(client, cid, "hello-followup")
     assert subjects(messages) == ["Hello Ann", "Following up, Ann"]

@@ -18,15 +18,13 @@ from collections import Counter
 
 import pytest
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from engine.delivery.email_activity import EmailActivities
 from engine.delivery.ledger import open_ledger
 from engine.delivery.smtp import SmtpSettings
-from engine.runtime.config import binary_path
 from engine.runtime.worker import workflow_runner
-from engine.tools.simulator import quiet_runtime
+from engine.tools.simulator import quiet_runtime, start_environment
 from tests.engine.faulty_smtp import DroppingRelay
 from tests.workflows.send_workflow import SendOnceTestWorkflow
 
@@ -35,11 +33,11 @@ HOLD = 4.0  # seconds the other connection holds its lock
 WORKERS = 3
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def env():
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary_path("temporal-test-server"), runtime=quiet_runtime()
-    )
+    """One time-skipping server for the module: each test has its own task queue and
+    workflow ids."""
+    env = await start_environment()
     yield env
     await env.shutdown()
 

@@ -70,9 +70,12 @@ async def run(
     events: list,
     until: timedelta = timedelta(days=90),
     activities: dict | None = None,
+    env=None,
 ) -> SimulationResult:
+    """Simulate ``events`` over ``rules``; on ``env`` (the module's ``sim_env``) if given,
+    else on a server of its own."""
     store = compile_store(rules, templates, activities)
-    return await simulate(events, None, templates, START, until, store=store)
+    return await simulate(events, None, templates, START, until, store=store, env=env)
 
 
 def sends(result: SimulationResult, customer_id: str | None = None) -> list[tuple[float, str]]:

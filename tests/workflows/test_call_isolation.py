@@ -15,12 +15,19 @@ import pytest
 
 from engine.runtime import registry
 from engine.runtime.client import get_status, send_event
+from engine.tools.simulator import start_environment
 from tests.workflows.harness import compile_store, write_templates
-from tests.workflows.test_durability import (
-    env,  # noqa: F401 (the fixture)
-    until,
-    worker,
-)
+from tests.workflows.test_durability import until, worker
+
+
+@pytest.fixture
+async def env():
+    """A server per test, not per module: the first test's blocked activity (its thread
+    outlives its worker) would hold the second test's time skipping."""
+    env = await start_environment()
+    yield env
+    await env.shutdown()
+
 
 started = threading.Event()  # the blocking activity is inside its blocking call
 finished = threading.Event()  # ... and has come out of it
@@ -76,7 +83,7 @@ journeys:
 
 
 async def test_a_blocking_activity_does_not_delay_another_customers_email(
-    env,  # noqa: F811
+    env,
     tmp_path,
     activities,
 ):
@@ -99,7 +106,7 @@ async def test_a_blocking_activity_does_not_delay_another_customers_email(
 
 
 async def test_a_call_that_never_returns_is_stopped_and_reported(
-    env,  # noqa: F811
+    env,
     tmp_path,
     activities,
 ):

@@ -28,7 +28,7 @@ def activities():
     return {**registry.load_registry(), "always_fails": spec}
 
 
-async def test_failing_activity_fails_its_journey_and_not_the_others(tmp_path, activities):
+async def test_failing_activity_fails_its_journey_and_not_the_others(sim_env, tmp_path, activities):
     templates = write_templates(tmp_path / "t", ["welcome", "later", "never"])
     rules = """
 journeys:
@@ -44,7 +44,7 @@ journeys:
       - wait 1 day
       - send later
 """
-    result = await run(rules, templates, [signup("ann")], activities=activities)
+    result = await run(rules, templates, [signup("ann")], activities=activities, env=sim_env)
     assert sends(result) == [(0, "welcome"), (1, "later")]
     assert sorted(ends(result)) == [("flaky", "failed"), ("steady", "completed")]
     failed = next(a for a in result.public_actions() if a.get("reason") == "failed")

@@ -12,16 +12,14 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from engine.delivery.email_activity import EmailActivities
-from engine.delivery.ledger import open_ledger
 from engine.delivery.smtp import SmtpSettings
+from engine.runtime.assembly import assemble
 from engine.runtime.client import send_event
-from engine.runtime.config import binary_path, customer_workflow_id
-from engine.runtime.worker import build_worker, workflow_runner
-from engine.tools.simulator import quiet_runtime
+from engine.runtime.config import customer_workflow_id
+from engine.runtime.worker import workflow_runner
+from engine.tools.simulator import start_environment
 from engine.tools.smtp_sink import SmtpSink
 from tests.workflows.harness import compile_plan, compile_store, write_templates
 from workflows.customer import CustomerWorkflow
@@ -30,11 +28,11 @@ from workflows.state import CustomerInput
 HISTORIES = Path(__file__).parent / "histories"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def env():
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary_path("temporal-test-server"), runtime=quiet_runtime()
-    )
+    """One time-skipping server for the module: each test has its own task queue and
+    workflow ids."""
+    env = await start_environment()
     yield env
     await env.shutdown()
 
@@ -49,14 +47,14 @@ async def worker(env, store, templates: Path, tmp_path: Path):
     """The real worker (email activity, SQLite ledger, a real SMTP sink) on a fresh task
     queue; yields (task queue, sink)."""
     sink = SmtpSink().start()
-    ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
-    email = EmailActivities(templates, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)
+    smtp = SmtpSettings(host="127.0.0.1", port=sink.port)
     queue = f"q-{uuid.uuid4().hex[:6]}"
     try:
-        async with build_worker(env.client, store, email, task_queue=queue):
+        async with assemble(
+            env.client, store, smtp, tmp_path / "ledger.sqlite", queue, templates_dir=templates
+        ):
             yield queue, sink
     finally:
-        await email.close()
         sink.stop()
 
 

@@ -9,13 +9,11 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from engine.delivery.email_activity import EmailActivities
-from engine.delivery.ledger import open_ledger
 from engine.delivery.render_pool import shared_pool
 from engine.delivery.smtp import SmtpSettings
+from engine.runtime.assembly import assemble
 from engine.runtime.client import send_event
 from engine.runtime.config import binary_path, customer_workflow_id
-from engine.runtime.worker import build_worker
 from engine.tools.simulator import quiet_runtime
 from engine.tools.smtp_sink import SmtpSink
 from tests.workflows.harness import compile_store, write_templates
@@ -64,11 +62,12 @@ async def test_a_bomb_template_fails_its_journey_while_other_email_flows(tmp_pat
         test_server_existing_path=binary_path("temporal-test-server"), runtime=quiet_runtime()
     )
     sink = SmtpSink().start()
-    ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
-    email = EmailActivities(templates, SmtpSettings(host="127.0.0.1", port=sink.port), ledger)
+    smtp = SmtpSettings(host="127.0.0.1", port=sink.port)
     queue = f"q-{uuid.uuid4().hex[:6]}"
     try:
-        async with build_worker(env.client, store, email, task_queue=queue):
+        async with assemble(
+            env.client, store, smtp, tmp_path / "ledger.sqlite", queue, templates_dir=templates
+        ):
             bomber = env.client.get_workflow_handle(customer_workflow_id("c-bomb"))
             await send_event(env.client, event("bomb.armed", "c-bomb"), task_queue=queue)
 
@@ -105,7 +104,6 @@ async def test_a_bomb_template_fails_its_journey_while_other_email_flows(tmp_pat
             )
             assert [m.rcpt_tos for m in sink.messages] == [["c-ok@example.test"]]
     finally:
-        await email.close()
         sink.stop()
         await env.shutdown()
         shared_pool().close()

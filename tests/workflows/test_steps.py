@@ -26,7 +26,7 @@ def templates(tmp_path_factory):
     )
 
 
-async def test_send_wait_if_else_and_wait_for(templates):
+async def test_send_wait_if_else_and_wait_for(sim_env, templates):
     rules = """
 journeys:
   welcome:
@@ -53,6 +53,7 @@ journeys:
             event("order.placed", "bob", 1, customer={"orders_count": 1}),
             event("review.posted", "ann", 3),
         ],
+        env=sim_env,
     )
     assert sends(result, "ann") == [(0, "welcome"), (2, "nudge"), (3, "got-it")]
     assert sends(result, "bob") == [(0, "welcome"), (2, "thanks"), (7, "reminder")]
@@ -63,7 +64,7 @@ journeys:
     assert len(result.emails) == 6
 
 
-async def test_wait_for_where_filter_and_event_in_templates(templates):
+async def test_wait_for_where_filter_and_event_in_templates(sim_env, templates):
     rules = """
 journeys:
   delivery:
@@ -82,12 +83,13 @@ journeys:
             event("order.placed", day=0.5, data={"order_id": "o-1"}),  # filtered out
             event("order.placed", day=1, data={"order_id": "o-2"}),
         ],
+        env=sim_env,
     )
     assert sends(result) == [(1, "order-seen")]
     assert result.public_actions()[0]["subject"] == "order o-2 of gold"
 
 
-async def test_only_events_after_the_wait_starts_count(templates):
+async def test_only_events_after_the_wait_starts_count(sim_env, templates):
     rules = """
 journeys:
   j:
@@ -100,11 +102,11 @@ journeys:
           timeout:
             - send reminder
 """
-    result = await run(rules, templates, [signup(), event("review.posted", day=0.5)])
+    result = await run(rules, templates, [signup(), event("review.posted", day=0.5)], env=sim_env)
     assert sends(result) == [(3, "reminder")]
 
 
-async def test_goal_ends_the_journey_whenever_its_event_arrives(templates):
+async def test_goal_ends_the_journey_whenever_its_event_arrives(sim_env, templates):
     rules = """
 journeys:
   welcome:
@@ -118,14 +120,17 @@ journeys:
       - send reminder
 """
     result = await run(
-        rules, templates, [signup("ann"), signup("bob"), event("order.placed", "bob", 3)]
+        rules,
+        templates,
+        [signup("ann"), signup("bob"), event("order.placed", "bob", 3)],
+        env=sim_env,
     )
     assert sends(result, "ann") == [(0, "welcome"), (2, "nudge"), (7, "reminder")]
     assert sends(result, "bob") == [(0, "welcome"), (2, "nudge")]
     assert sorted(ends(result)) == [("welcome", "completed"), ("welcome", "goal")]
 
 
-async def test_when_sees_the_profile_updated_by_its_trigger(templates):
+async def test_when_sees_the_profile_updated_by_its_trigger(sim_env, templates):
     rules = """
 journeys:
   optin:
@@ -143,11 +148,12 @@ journeys:
             signup("cid", marketing_opt_in=True, country="US"),
             signup("dee"),  # no opt-in field at all: null, so false
         ],
+        env=sim_env,
     )
     assert [a["customer_id"] for a in result.public_actions() if a["action"] == "send"] == ["ann"]
 
 
-async def test_key_gives_one_instance_per_key_and_reentry_always(templates):
+async def test_key_gives_one_instance_per_key_and_reentry_always(sim_env, templates):
     rules = """
 journeys:
   complaint:
@@ -171,6 +177,7 @@ journeys:
             # k1 again after it ended: reentry always starts it anew
             event("complaint.opened", "ann", 2, data={"complaint_id": "k1"}),
         ],
+        env=sim_env,
     )
     assert sends(result) == [
         (0, "got-it"),
@@ -182,7 +189,7 @@ journeys:
     ]
 
 
-async def test_reentry_never_and_after(templates):
+async def test_reentry_never_and_after(sim_env, templates):
     rules = """
 journeys:
   once:
@@ -196,12 +203,12 @@ journeys:
       - send again
 """
     visits = [event("visit", day=d, customer={"email": "c1@example.test"}) for d in (0, 10, 31)]
-    result = await run(rules, templates, visits)
+    result = await run(rules, templates, visits, env=sim_env)
     # Both journeys send at the same instant; their relative order is not defined.
     assert sorted(sends(result)) == [(0, "again"), (0, "welcome"), (31, "again")]
 
 
-async def test_call_set_and_template_variables(templates, tmp_path, monkeypatch):
+async def test_call_set_and_template_variables(sim_env, templates, tmp_path, monkeypatch):
     rules = """
 journeys:
   escalate:
@@ -218,6 +225,7 @@ journeys:
         rules,
         templates,
         [signup("ann"), event("complaint.opened", "ann", 1, data={"complaint_id": "k9"})],
+        env=sim_env,
     )
     actions = result.public_actions()
     assert [a["action"] for a in actions] == ["call", "send", "send", "end"]
@@ -226,7 +234,7 @@ journeys:
     assert actions[2]["subject"] == "20% off, Ann"
 
 
-async def test_exit_and_notify(templates):
+async def test_exit_and_notify(sim_env, templates):
     rules = """
 settings:
   teams:
@@ -257,6 +265,7 @@ journeys:
                 data={"severity": "high"},
             ),
         ],
+        env=sim_env,
     )
     notes = [a for a in result.public_actions() if a["action"] == "notify"]
     assert [n["to"] for n in notes] == ["help@acme.test", "help@acme.test"]
@@ -264,7 +273,7 @@ journeys:
     assert sends(result, "bob") == [(0, "alert"), (0, "bye")]
 
 
-async def test_duplicate_event_ids_are_processed_once(templates):
+async def test_duplicate_event_ids_are_processed_once(sim_env, templates):
     rules = """
 journeys:
   j:
@@ -274,11 +283,13 @@ journeys:
       - send welcome
 """
     ping = {"customer": {"email": "c1@example.test"}, "id": "evt-1"}
-    result = await run(rules, templates, [event("ping", **ping), event("ping", day=1, **ping)])
+    result = await run(
+        rules, templates, [event("ping", **ping), event("ping", day=1, **ping)], env=sim_env
+    )
     assert sends(result) == [(0, "welcome")]
 
 
-async def test_a_template_error_fails_only_that_journey(templates):
+async def test_a_template_error_fails_only_that_journey(sim_env, templates):
     broken = write_templates(
         templates.parent / "broken",
         ["welcome"],
@@ -299,14 +310,14 @@ journeys:
       - wait 1 day
       - send welcome
 """
-    result = await run(rules, broken, [signup("ann")])
+    result = await run(rules, broken, [signup("ann")], env=sim_env)
     failed = [a for a in result.public_actions() if a.get("reason") == "failed"]
     assert len(failed) == 1 and failed[0]["journey"] == "bad"
     assert "oops.html.j2:2" in failed[0]["error"] and "nmae" in failed[0]["error"]
     assert sends(result) == [(1, "welcome")]
 
 
-async def test_until_stops_the_run(templates):
+async def test_until_stops_the_run(sim_env, templates):
     rules = """
 journeys:
   j:
@@ -315,11 +326,11 @@ journeys:
       - wait 10 days
       - send welcome
 """
-    result = await run(rules, templates, [signup()], until=timedelta(days=5))
+    result = await run(rules, templates, [signup()], until=timedelta(days=5), env=sim_env)
     assert sends(result) == []
 
 
-async def test_expressions_and_email_dates_see_simulated_time(templates):
+async def test_expressions_and_email_dates_see_simulated_time(sim_env, templates):
     rules = """
 journeys:
   j:
@@ -331,7 +342,9 @@ journeys:
           - send nudge
 """
     # START is 2030-01-01: only a clock moved to simulated time puts this 12 days ago.
-    result = await run(rules, templates, [signup("ann", first_seen="2029-12-20T00:00:00Z")])
+    result = await run(
+        rules, templates, [signup("ann", first_seen="2029-12-20T00:00:00Z")], env=sim_env
+    )
     assert sends(result) == [(0, "welcome")]
     (email,) = result.emails
     assert email.message["Date"].datetime.year == 2030
