@@ -25,6 +25,7 @@ from pathlib import Path
 
 from dsl import ast, ir
 from dsl.catalogue import Catalogue
+from dsl.clock import UNITS
 from dsl.errors import RulesError, TextError, did_you_mean
 from dsl.functions import FUNCTIONS
 from dsl.loader import (
@@ -56,23 +57,6 @@ from dsl.templates import (
     template_file,
 )
 
-UNITS = {
-    "s": 1,
-    "second": 1,
-    "seconds": 1,
-    "m": 60,
-    "minute": 60,
-    "minutes": 60,
-    "h": 3600,
-    "hour": 3600,
-    "hours": 3600,
-    "d": 86400,
-    "day": 86400,
-    "days": 86400,
-    "w": 604800,
-    "week": 604800,
-    "weeks": 604800,
-}
 ROOTS = ("customer", "trigger", "event")
 # The longest wait, `within` or re-entry period (5 years): a longer one is almost surely a
 # typo, and a deadline far enough out overflows the calendar inside the workflow.

@@ -24,7 +24,6 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Required, TypedDict
 
 # --------------------------------------------------------------------------- names
@@ -175,7 +174,8 @@ class Event(TypedDict, total=False):
 
 ALLOWED_KEYS = {"id", "type", "customer_id", "at", "customer", "data"}
 # A simulation's `at` may be an offset from its start: +0s, +2d, +1d6h (engine.tools.simulator).
-OFFSET_RE = re.compile(r"^\+((?:\d+[wdhms])+)$")
+from dsl.clock import OFFSET_RE, parse_iso  # noqa: E402
+
 # The characters that matter for nesting: brackets, and quotes and backslashes (so a
 # bracket inside a string does not count).
 _NESTING_CHARS = re.compile(r'[\[\]{}"\\]')
@@ -355,7 +355,7 @@ def _check_at(value: Any, where: str, allow_offset: bool) -> None:
         if allow_offset and OFFSET_RE.match(text):
             return
         try:
-            datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            parse_iso(text)
             return
         except ValueError:
             pass

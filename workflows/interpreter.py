@@ -28,6 +28,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 from dsl import evaluator
+from dsl.clock import iso, parse_iso
 from dsl.contract import (
     SEND_EMAIL,
     CallInput,
@@ -67,14 +68,6 @@ SEND_HEARTBEAT = timedelta(seconds=15)
 PATCH_CALL_LIMITS = "call-limits-v1"  # calls on their own task queue, with schedule-to-close
 
 Outcome = tuple[str, dict] | None
-
-
-def iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class Parked(Exception):

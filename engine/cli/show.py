@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from dsl.clock import short_duration
 from engine.cli import ExitCode
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
@@ -68,20 +69,13 @@ def describe_journey(journey, sender: str = "") -> list[str]:
         lines.append(f"  key: {journey.key.src}")
     reentry = journey.reentry.mode
     if reentry == "after":
-        reentry += f" {_duration(journey.reentry.seconds)}"
+        reentry += f" {short_duration(journey.reentry.seconds)}"
     lines.append(f"  reentry: {reentry}")
     # The sender is a customer-wide setting; journeys pinned before carry their own.
     lines.append(f"  sender: {journey.sender or sender}")
     lines.append("  steps:")
     lines.extend(_steps(journey.steps, 2))
     return lines
-
-
-def _duration(seconds: int) -> str:
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _args(args: dict) -> str:
@@ -100,10 +94,10 @@ def _steps(steps, depth: int) -> list[str]:
         elif s.kind == "notify":
             out.append(f"{pad}notify {s.team} <{s.address}> with {s.template}{_args(s.args)}{at}")
         elif s.kind == "wait":
-            out.append(f"{pad}wait {_duration(s.seconds)}{at}")
+            out.append(f"{pad}wait {short_duration(s.seconds)}{at}")
         elif s.kind == "wait_for":
             where = f" where {s.where.src}" if s.where else ""
-            out.append(f"{pad}wait for {s.event}{where} within {_duration(s.seconds)}{at}")
+            out.append(f"{pad}wait for {s.event}{where} within {short_duration(s.seconds)}{at}")
             out.append(f"{pad}  received:")
             out.extend(_steps(s.received, depth + 2) or [f"{pad}    (nothing)"])
             out.append(f"{pad}  timeout:")

@@ -12,6 +12,7 @@ import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+from dsl.clock import parse_iso
 from engine.cli import ExitCode
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
@@ -40,7 +41,7 @@ def format_timeline(result) -> str:
         out.append(f"customer {cid}")
         last_day = None
         for a in actions:
-            at = datetime.fromisoformat(a["at"].replace("Z", "+00:00"))
+            at = parse_iso(a["at"])
             day = (at - start).days
             if day != last_day:
                 out.append(f"  day {day:>3}  {at:%a %d %b}")

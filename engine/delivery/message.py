@@ -30,6 +30,7 @@ from typing import Any
 from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import SecurityError
 
+from dsl.clock import parse_iso
 from dsl.templates import TEMPLATE_SUFFIX, TemplateRenderError, template_file
 
 
@@ -285,7 +286,7 @@ def address_of(value: str) -> str:
 
 
 def _date_header(sent_at: str) -> str:
-    when = datetime.fromisoformat(sent_at) if sent_at else datetime.now(UTC)
+    when = parse_iso(sent_at) if sent_at else datetime.now(UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return format_datetime(when.astimezone(UTC))

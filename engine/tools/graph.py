@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape as html_escape
 
+from dsl.clock import human_duration  # noqa: F401  (re-exported: graph callers use it)
 from dsl.ir import Expr, Journey, Step
 
 # --------------------------------------------------------------------------- model
@@ -48,18 +49,6 @@ class Graph:
 
     def node(self, node_id: str) -> Node:
         return next(n for n in self.nodes if n.id == node_id)
-
-
-_UNITS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
-
-
-def human_duration(seconds: int) -> str:
-    """``2 days``, ``1 week``, ``36 hours``: the largest unit that divides evenly."""
-    for unit, size in _UNITS:
-        if seconds and seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return "0 seconds"
 
 
 def _with(args: dict[str, Expr]) -> list[str]:

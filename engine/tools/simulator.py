@@ -15,20 +15,18 @@ printed times are ``start + elapsed``.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from engine.runtime.client import OFFSET_RE, parse_event
+from dsl.clock import parse_iso, parse_offset
+from engine.runtime.client import parse_event
 from engine.runtime.config import binary_path, customer_workflow_id
 
-OFFSET_PART_RE = re.compile(r"(\d+)([wdhms])")
-UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 PUBLIC_ACTIONS = ("send", "notify", "call", "end")
 
 
@@ -36,26 +34,16 @@ class SimulationError(ValueError):
     pass
 
 
-def parse_offset(text: str) -> timedelta | None:
-    m = OFFSET_RE.match(text.strip())
-    if not m:
-        return None
-    return timedelta(
-        seconds=sum(int(n) * UNIT_SECONDS[u] for n, u in OFFSET_PART_RE.findall(m.group(1)))
-    )
-
-
 def parse_when(text: str, start: datetime) -> datetime:
     offset = parse_offset(text)
     if offset is not None:
         return start + offset
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_iso(text)
     except ValueError:
         raise SimulationError(
             f"bad time {text!r}: use ISO 8601 (2026-03-01T10:00:00Z) or an offset (+2d, +1d6h)"
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def read_events(path: str | Path, start: datetime) -> list[tuple[datetime, dict]]:
@@ -269,7 +257,7 @@ async def _drive(
     limit = asyncio.Semaphore(32)
 
     def parse(text: str | None) -> datetime | None:
-        return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return None if text is None else parse_iso(text)
 
     journals: dict[str, list[dict]] = {}  # every action of each customer, collected as it happens
     seqs: dict[str, int] = {}
