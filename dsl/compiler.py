@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dsl import ast, ir
+from dsl.addresses import AddressError, address_of
 from dsl.catalogue import Catalogue
 from dsl.clock import UNITS
 from dsl.errors import RulesError, TextError, did_you_mean
@@ -399,11 +400,15 @@ class _Compiler:
                         f"(first at {seen[key].source.path}:{line}:{col})",
                     )
                     continue
+                if key == "sender" and not self.address_ok(text, "settings.sender"):
+                    continue
                 seen[key] = text
                 setattr(self.settings, key, text.value)
             for team, address in raw.teams:
                 if "@" not in address.value:
                     self.error(address, f"team '{team.value}' needs an email address")
+                    continue
+                if not self.address_ok(address, f"team '{team.value}'"):
                     continue
                 first = self.team_origin.get(team.value)
                 if first is not None:
@@ -417,6 +422,26 @@ class _Compiler:
                     continue
                 self.team_origin[team.value] = team
                 self.settings.teams[team.value] = address.value
+
+    def address_ok(self, text: Text, what: str) -> bool:
+        """One strict address (the same check as at send time), else a problem here: a
+        bad From would otherwise fail every customer's email at send time."""
+        try:
+            address_of(text.value)
+        except AddressError as exc:
+            reason = str(exc)
+            if reason.startswith("not an email address: "):
+                message = f"{what} must be an email address, not {reason[22:]}"
+            else:
+                message = f"{what} must be one email address: {reason.split(': ', 1)[-1]}"
+            self.error(
+                text,
+                message,
+                0,
+                'write one address, e.g. "Acme <hello@acme.test>"',
+            )
+            return False
+        return True
 
     # ---- journeys
     def journey(self, raw: RawJourney) -> ir.Journey | None:

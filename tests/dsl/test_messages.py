@@ -279,6 +279,20 @@ FILE_CASES = [
         "hint: if ':' is part of the step, quote the whole step",
     ),
     (
+        # A From that would fail every customer's email at send time (issue 7, case 8).
+        'settings:\n  sender: "Acme <a@acme.test>, evil@x.test"\n'
+        "  teams:\n    support: sup port@acme.test\n",
+        "f.yaml:2:12: error: settings.sender must be one email address: "
+        "'Acme <a@acme.test>, evil@x.test' holds 2 addresses\n"
+        '  sender: "Acme <a@acme.test>, evil@x.test"\n'
+        "           ^\n"
+        'hint: write one address, e.g. "Acme <hello@acme.test>"\n\n'
+        "f.yaml:4:14: error: team 'support' must be an email address, not 'sup port@acme.test'\n"
+        "    support: sup port@acme.test\n"
+        "             ^\n"
+        'hint: write one address, e.g. "Acme <hello@acme.test>"',
+    ),
+    (
         "journeys: [\n",
         "f.yaml:2:1: error: invalid YAML: did not find expected node content\n"
         "\n^\nhint: while parsing a flow node",
