@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
 
 from engine.cli import ExitCode, main
 from engine.runtime.client import EventError, parse_event, send_event
@@ -22,10 +21,9 @@ from engine.runtime.config import (
     MAX_CUSTOMER_ID_CHARS,
     MAX_EVENT_BYTES,
     MAX_EVENT_DEPTH,
-    binary_path,
     customer_workflow_id,
 )
-from engine.tools.simulator import SimulationError, quiet_runtime, read_events
+from engine.tools.simulator import SimulationError, read_events, start_environment
 
 GOOD = {"type": "order.placed", "customer_id": "c-1"}
 
@@ -197,9 +195,7 @@ def test_every_event_parse_event_accepts_is_within_the_limits(data, customer_id)
 
 @pytest.fixture(scope="module")
 async def temporal():
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary_path("temporal-test-server"), runtime=quiet_runtime()
-    )
+    env = await start_environment()
     yield env
     await env.shutdown()
 

@@ -4,6 +4,8 @@ back what was sent."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,3 +95,15 @@ def sends(result: SimulationResult, customer_id: str | None = None) -> list[tupl
 
 def ends(result: SimulationResult) -> list[tuple[str, str]]:
     return [(a["journey"], a["reason"]) for a in result.public_actions() if a["action"] == "end"]
+
+
+async def until(predicate, timeout: float = 30.0) -> None:
+    """Wait (real time) until ``predicate()`` (sync or async) holds; fail after ``timeout``."""
+    for _ in range(int(timeout / 0.05)):
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")

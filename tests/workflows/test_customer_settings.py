@@ -10,18 +10,16 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from dsl.ir import Trigger, to_dict
 from engine.delivery.email_activity import EmailActivities
 from engine.delivery.ledger import open_ledger
 from engine.delivery.smtp import SmtpSettings
 from engine.runtime.client import send_event
-from engine.runtime.config import binary_path
 from engine.runtime.worker import build_worker
-from engine.tools.simulator import quiet_runtime
+from engine.tools.simulator import start_environment
 from engine.tools.smtp_sink import SmtpSink
-from tests.workflows.harness import compile_plan, compile_store, write_templates
+from tests.workflows.harness import compile_plan, compile_store, until, write_templates
 from workflows.customer import CustomerWorkflow
 from workflows.state import CustomerInput, CustomerState, Instance
 
@@ -48,19 +46,9 @@ def rules(sender: str, unsub: str) -> str:
 
 @pytest.fixture
 async def env():
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary_path("temporal-test-server"), runtime=quiet_runtime()
-    )
+    env = await start_environment()
     yield env
     await env.shutdown()
-
-
-async def _until(predicate, timeout: float = 30.0):
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 async def test_settings_are_customer_state_and_pinned_old_journeys_keep_theirs(env, tmp_path):
@@ -125,9 +113,9 @@ async def test_settings_are_customer_state_and_pinned_old_journeys_keep_theirs(e
             await env.sleep(timedelta(minutes=2))  # past the trigger cache's minute
             ping = {"type": "ping", "customer_id": "c-new", "data": {}}
             await send_event(env.client, ping, task_queue=queue)
-            await _until(lambda: len(sink.messages) >= 1)
+            await until(lambda: len(sink.messages) >= 1)
             await env.sleep(timedelta(days=1, minutes=1))
-            await _until(lambda: len(sink.messages) >= 3)
+            await until(lambda: len(sink.messages) >= 3)
     finally:
         await email.close()
         sink.stop()

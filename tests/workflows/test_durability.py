@@ -3,7 +3,6 @@ histories still replay on today's interpreter."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from engine.runtime.config import customer_workflow_id
 from engine.runtime.worker import workflow_runner
 from engine.tools.simulator import start_environment
 from engine.tools.smtp_sink import SmtpSink
-from tests.workflows.harness import compile_plan, compile_store, write_templates
+from tests.workflows.harness import compile_plan, compile_store, until, write_templates
 from workflows.customer import CustomerWorkflow
 from workflows.state import CustomerInput
 
@@ -56,14 +55,6 @@ async def worker(env, store, templates: Path, tmp_path: Path):
             yield queue, sink
     finally:
         sink.stop()
-
-
-async def until(predicate, timeout: float = 30.0):
-    for _ in range(int(timeout / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 async def test_continue_as_new_carries_profile_journeys_and_dedupe_ids(env, tmp_path):

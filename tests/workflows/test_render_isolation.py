@@ -4,19 +4,16 @@ customer's email is delivered while the bomb is still rendering (issue 7, case 1
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-
-from temporalio.testing import WorkflowEnvironment
 
 from engine.delivery.render_pool import shared_pool
 from engine.delivery.smtp import SmtpSettings
 from engine.runtime.assembly import assemble
 from engine.runtime.client import send_event
-from engine.runtime.config import binary_path, customer_workflow_id
-from engine.tools.simulator import quiet_runtime
+from engine.runtime.config import customer_workflow_id
+from engine.tools.simulator import start_environment
 from engine.tools.smtp_sink import SmtpSink
-from tests.workflows.harness import compile_store, write_templates
+from tests.workflows.harness import compile_store, until, write_templates
 
 RULES = """
 journeys:
@@ -35,14 +32,6 @@ BOMB = (
 )
 
 
-async def until(predicate, timeout: float = 30.0):
-    for _ in range(int(timeout / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 def event(type_: str, customer_id: str) -> dict:
     customer = {"name": customer_id, "email": f"{customer_id}@example.test"}
     return {"type": type_, "customer_id": customer_id, "customer": customer, "data": {}}
@@ -58,9 +47,7 @@ async def test_a_bomb_template_fails_its_journey_while_other_email_flows(tmp_pat
     (templates / "bomb.html.j2").write_text(BOMB)  # rendered from the folder (no snapshot)
     store.templates = None
 
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary_path("temporal-test-server"), runtime=quiet_runtime()
-    )
+    env = await start_environment()
     sink = SmtpSink().start()
     smtp = SmtpSettings(host="127.0.0.1", port=sink.port)
     queue = f"q-{uuid.uuid4().hex[:6]}"

@@ -97,19 +97,14 @@ async def test_a_customer_whose_workflow_task_fails_is_reported_as_failing(tmp_p
     # Before: `status` said "no customer" for a customer that exists but is failing.
     import uuid
 
-    from temporalio.testing import WorkflowEnvironment
-
     from engine.runtime.client import diagnose
-    from engine.runtime.config import binary_path
-    from engine.tools.simulator import quiet_runtime
+    from engine.tools.simulator import start_environment
     from tests.workflows.harness import compile_store
     from tests.workflows.test_durability import worker
 
     templates = write_templates(tmp_path / "t", ["welcome"])
     store = compile_store(SENDER + "journeys: {}\n", templates)
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary_path("temporal-test-server"), runtime=quiet_runtime()
-    )
+    env = await start_environment()
     try:
         async with worker(env, store, templates, tmp_path) as (queue, _sink):
             # A state the entity cannot load (as a broken deploy could leave one).
