@@ -51,8 +51,6 @@ with workflow.unsafe.imports_passed_through():
         position_label,
     )
 
-# Kept under their old names for callers (bench, tests) that import them from here.
-LOOKUP_ACTIVITY = LOOKUP
 LOOKUP_TIMEOUT = timedelta(seconds=10)
 # How long a customer trusts the worker's list of trigger keys before asking again:
 # a journey added to the rules starts for events at most this much later.

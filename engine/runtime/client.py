@@ -16,12 +16,10 @@ from temporalio.client import Client
 
 # The event and its check are part of the workflow contract (dsl.contract); re-exported
 # here for the callers that always imported them from the client.
-from dsl.contract import ALLOWED_KEYS, OFFSET_RE, Event, EventError, parse_event
+from dsl.contract import Event, EventError, parse_event
 from engine.runtime.config import TASK_QUEUE, customer_workflow_id
 
 __all__ = [
-    "ALLOWED_KEYS",
-    "OFFSET_RE",
     "Event",
     "EventError",
     "connect",

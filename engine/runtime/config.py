@@ -5,16 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Defined in the workflow contract; re-exported for the engine's callers.
-from dsl.contract import (  # noqa: F401
-    CALLS_QUEUE_SUFFIX,
-    MAX_CUSTOMER_ID_CHARS,
-    MAX_EVENT_BYTES,
-    MAX_EVENT_DEPTH,
-    MAX_NAME_CHARS,
-    calls_task_queue,
-)
-
 TASK_QUEUE = "lifecycle"
 CUSTOMER_WORKFLOW_PREFIX = "customer-"
 DEFAULT_RULES_DIR = "rules"

@@ -22,9 +22,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from dsl.contract import LOOKUP, LookupInput, LookupResult
+from dsl.contract import LOOKUP, LookupInput, LookupResult, calls_task_queue
 from engine.runtime.client import connect
-from engine.runtime.config import TASK_QUEUE, calls_task_queue
+from engine.runtime.config import TASK_QUEUE
 from engine.runtime.plans import PlanStore
 from engine.runtime.registry import temporal_activities
 from engine.runtime.servers import EmbeddedTemporal, port_open

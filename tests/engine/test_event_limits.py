@@ -15,14 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.service import RPCError
 
+from dsl.contract import MAX_CUSTOMER_ID_CHARS, MAX_EVENT_BYTES, MAX_EVENT_DEPTH
 from engine.cli import ExitCode, main
 from engine.runtime.client import EventError, parse_event, send_event
-from engine.runtime.config import (
-    MAX_CUSTOMER_ID_CHARS,
-    MAX_EVENT_BYTES,
-    MAX_EVENT_DEPTH,
-    customer_workflow_id,
-)
+from engine.runtime.config import customer_workflow_id
 from engine.tools.simulator import SimulationError, read_events, start_environment
 
 GOOD = {"type": "order.placed", "customer_id": "c-1"}
