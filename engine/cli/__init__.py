@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "run events through the real workflows on simulated time",
     "preview": "render a template with a sample customer",
     "graph": "draw a journey (Mermaid flowchart or SVG)",
+    "serve": "run the HTTP API (events, Segment, customers, unsubscribe links)",
 }
 
 

@@ -10,6 +10,7 @@ reaches Temporal).
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -38,6 +39,7 @@ async def send_event(
     history_limit: int | None = None,
     allow_offset: bool = False,
     send_heartbeat_seconds: float | None = None,
+    rpc_timeout: float | None = None,
 ) -> str:
     """Deliver one event to its customer's entity, starting it if needed; returns the id.
 
@@ -45,7 +47,8 @@ async def send_event(
     ``clock_offset`` (seconds, simulations only) applies when this starts the entity;
     ``allow_offset`` (simulations only) lets ``at`` be an offset such as ``+2d``;
     ``send_heartbeat_seconds`` (tests) the send activity's heartbeat timeout when this starts
-    the entity (default 15 s: how soon a send on a worker that died is retried)."""
+    the entity (default 15 s: how soon a send on a worker that died is retried);
+    ``rpc_timeout`` (seconds) bounds the wait for Temporal (the API answers 503 after it)."""
     from workflows.customer import CustomerWorkflow
     from workflows.state import CustomerInput
 
@@ -65,6 +68,7 @@ async def send_event(
         task_queue=task_queue,
         start_signal="event",
         start_signal_args=[event],
+        **({"rpc_timeout": timedelta(seconds=rpc_timeout)} if rpc_timeout else {}),
     )
     return workflow_id
 
@@ -105,14 +109,13 @@ async def diagnose(client, customer_id: str) -> str:
     return f"customer {customer_id!r} did not answer (it may be between runs; try again)"
 
 
-async def connect(address: str | None = None, namespace: str | None = None) -> Client:
-    """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings."""
+def connect_options(settings=None) -> tuple[str, dict]:
+    """(address, keyword arguments of ``Client.connect``) from the settings: namespace, TLS,
+    API key."""
     from engine.runtime.settings import Settings
 
-    settings = Settings.from_env()
-    address = address or settings.temporal_target
-    namespace = namespace or settings.temporal_namespace
-    kwargs: dict = {}
+    settings = settings if settings is not None else Settings.from_env()
+    kwargs: dict = {"namespace": settings.temporal_namespace}
     api_key = settings.temporal_api_key
     cert, key = settings.temporal_tls_cert, settings.temporal_tls_key
     if cert and key:
@@ -125,10 +128,19 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
         kwargs["tls"] = True
     if api_key:
         kwargs["api_key"] = api_key
+    return settings.temporal_target, kwargs
+
+
+async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+    """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings."""
+    target, kwargs = connect_options()
+    address = address or target
+    if namespace:
+        kwargs["namespace"] = namespace
     last: Exception | None = None
     for _ in range(50):
         try:
-            return await Client.connect(address, namespace=namespace, **kwargs)
+            return await Client.connect(address, **kwargs)
         except RuntimeError as err:  # server still starting
             last = err
             await asyncio.sleep(0.2)
