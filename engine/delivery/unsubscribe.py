@@ -51,8 +51,10 @@ def read_token(secret: str, token: str) -> str | None:
         given = _unb64(sig)
     except (binascii.Error, ValueError):
         return None
-    if not customer_id or _b64(customer_id.encode("utf-8")) != payload:
-        return None  # only the canonical encoding: one token per customer
+    if not customer_id or _b64(customer_id.encode("utf-8")) != payload or _b64(given) != sig:
+        # Only the canonical encoding: base64's last character has spare bits, and a token
+        # with them changed must not pass (one token per customer, no variants).
+        return None
     if not hmac.compare_digest(given, _signature(secret, customer_id)):
         return None
     return customer_id
