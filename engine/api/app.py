@@ -180,6 +180,7 @@ def create_app(
                 loader.cancel()
                 await asyncio.gather(loader, return_exceptions=True)
             await state.link.close()
+            _close_render_pool()
 
     app = FastAPI(
         title="lifecycle",
@@ -354,12 +355,24 @@ def app_from_env() -> FastAPI:
 # ------------------------------------------------------------------ helpers
 
 
+def _close_render_pool() -> None:
+    """Compiling the rules renders samples in the shared render processes; the API renders
+    nothing else, so they go when the compile is done and again at shutdown (they would
+    outlive a terminated server otherwise)."""
+    import sys
+
+    pool = sys.modules.get("engine.delivery.render_pool")
+    if pool is not None:
+        pool.close_shared()
+
+
 async def _load_store(state: _State) -> None:
     from engine.runtime.plans import PlanError, PlanStore
 
     settings = state.settings
     try:
         state.store = await asyncio.to_thread(PlanStore, settings.rules_dir, settings.templates_dir)
+        _close_render_pool()
     except PlanError as err:
         state.store_error = "the rules do not compile (`lifecycle validate` says why)"
         log.error(
