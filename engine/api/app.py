@@ -251,7 +251,7 @@ def create_app(
     # ---- customers
 
     @app.get(
-        "/v1/customers/{customer_id}",
+        "/v1/customers/{customer_id:path}",
         responses={
             200: _json({"type": "object"}, "what `lifecycle status --json` shows"),
             401: _json(_error_schema(), "missing or wrong admin key"),
@@ -538,7 +538,7 @@ class _Observe:
             await self.app(scope, receive, capture)
         finally:
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = getattr(route, "path_format", None) or "unmatched"
             elapsed = time.perf_counter() - started
             self.state.metrics.observe(endpoint, scope["method"], status["code"], elapsed)
             if access_log.isEnabledFor(logging.INFO):
