@@ -62,11 +62,13 @@ class SendEmailInput:
     context: dict = field(default_factory=dict)
     unsubscribe_url: str = ""
     sent_at: str = ""  # ISO 8601 UTC from workflow.now(): the Date header
+    # "transactional": no List-Unsubscribe headers, no unsubscribe_url (CONTRACT.md §6)
+    message_class: str = "marketing"
 
 
 @dataclass
 class SendEmailResult:
-    status: str  # "sent" | "duplicate" | "bounced"
+    status: str  # "sent" | "duplicate" | "bounced" | "suppressed" (address on the suppression list)
     message_id: str = ""
     subject: str = ""
     to: str = ""
@@ -105,6 +107,11 @@ class CustomerSettings:
 
     sender: str = ""
     unsubscribe_url: str = ""  # "{customer_id}" is replaced with the customer's id
+    # Contact policy (CONTRACT.md §6), as compiled from settings (dsl.ir.Settings):
+    timezone: str = ""  # IANA name; "" = UTC
+    quiet_hours: list[int] | None = None  # [start, end] minutes after local midnight
+    frequency_cap: list[int] | None = None  # [count, seconds]
+    consent: list | None = None  # an expression tree (dsl.ir.Expr.tree)
 
 
 @dataclass
