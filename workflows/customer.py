@@ -34,7 +34,13 @@ with workflow.unsafe.imports_passed_through():
     from dsl import evaluator
     from dsl.contract import LOOKUP, Event, LookupInput, LookupItem, LookupResult, lookup_result_of
     from dsl.ir import Journey, Trigger, journey_from_dict
-    from workflows.interpreter import Interpreter, iso, parse_iso
+    from workflows.interpreter import (
+        PATCH_CONTACT_POLICY,
+        Interpreter,
+        iso,
+        parse_iso,
+        suppress_address,
+    )
     from workflows.state import (
         ACTIVE_LIMIT,
         INBOX_CARRY_BYTES,
@@ -83,6 +89,8 @@ class CustomerWorkflow:
         self.draining = False
         self.busy = False  # an event is being processed
         self.bounded = False  # set in run(): PATCH_STATE_BOUNDS
+        self.policy = False  # set in run(): PATCH_CONTACT_POLICY (CONTRACT.md §6)
+        self.turns: list[tuple] = []  # marketing sends waiting to decide (send_turn)
         self.interpreter = self.interpreter_class(self)
 
     def _now(self) -> datetime:
@@ -93,6 +101,7 @@ class CustomerWorkflow:
     @workflow.run
     async def run(self, inp: CustomerInput) -> None:
         self.bounded = workflow.patched(PATCH_STATE_BOUNDS)
+        self.policy = workflow.patched(PATCH_CONTACT_POLICY)
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
         while True:
@@ -220,6 +229,8 @@ class CustomerWorkflow:
             else:
                 self.s.profile.update(updates)
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        if self.policy:
+            self._subscription(etype, data)
         now = self._now()
 
         for inst in self.s.instances.values():
@@ -335,6 +346,20 @@ class CustomerWorkflow:
         self._log(inst, "start", plan=plan_hash)
         self._start_task(inst)
 
+    def _subscription(self, etype: str, data: dict) -> None:
+        """The contact policy's events (CONTRACT.md §6): ``customer.unsubscribed`` (what
+        the unsubscribe link sends) and ``customer.resubscribed`` set
+        ``customer.unsubscribed``; ``email.complained`` unsubscribes and suppresses the
+        address (``data.email``, else the profile's)."""
+        if etype == "customer.unsubscribed" or etype == "email.complained":
+            self.s.profile["unsubscribed"] = True
+        elif etype == "customer.resubscribed":
+            self.s.profile["unsubscribed"] = False
+        if etype == "email.complained":
+            address = data.get("email") or self.s.profile.get("email")
+            if isinstance(address, str) and "@" in address:
+                suppress_address(self.s.suppressed, address)
+
     # ------------------------------------------------------------------ journeys
 
     def _journey(self, plan_hash: str) -> Journey:
@@ -385,6 +410,26 @@ class CustomerWorkflow:
     def task_queue(self) -> str:
         return workflow.info().task_queue
 
+    async def send_turn(self, inst: Instance):
+        """Marketing sends decide one at a time. Conditions are checked only once every
+        task woken at this instant has run, so all the sends due now are in ``turns``
+        when the first is let through: the journey that started first (then the lower
+        instance number) goes first. Returns the (idempotent) end of the turn."""
+        number = inst.id.rsplit(":", 1)[-1]
+        ticket = (inst.started_at, int(number) if number.isdigit() else 0, inst.id)
+        self.turns.append(ticket)
+        self.turns.sort()
+        await workflow.wait_condition(lambda: self.turns and self.turns[0] == ticket)
+
+        def end() -> None:
+            if ticket in self.turns:
+                self.turns.remove(ticket)
+
+        return end
+
+    def note(self, action: str, **fields) -> None:
+        self._note(action, **fields)
+
     # ------------------------------------------------------------------ journal
 
     def _log(self, inst: Instance, action: str, at: datetime | None = None, **fields) -> None:
@@ -397,6 +442,18 @@ class CustomerWorkflow:
         }
         line.update(fields)
         self._append(line)
+        if action == "defer" or fields.get("status") == "suppressed":
+            # The worker log says why an email did not go out (not while replaying).
+            what = "deferred" if action == "defer" else "suppressed"
+            workflow.logger.info(
+                "send %s %s: %s (%s) %s",
+                inst.journey,
+                what,
+                fields.get("reason", ""),
+                fields.get("detail", ""),
+                fields.get("template", ""),
+                extra={"customer_id": self.s.customer_id, "journal": line},
+            )
 
     def _note(self, action: str, journey: str = "", **fields) -> None:
         """A journal line about the customer rather than one journey (refusals, skips)."""

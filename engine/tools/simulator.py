@@ -27,7 +27,7 @@ from dsl.clock import parse_iso, parse_offset
 from engine.runtime.client import parse_event
 from engine.runtime.config import binary_path, customer_workflow_id
 
-PUBLIC_ACTIONS = ("send", "notify", "call", "end")
+PUBLIC_ACTIONS = ("send", "notify", "call", "end", "defer")  # defer: CONTRACT.md §6
 
 
 class SimulationError(ValueError):
@@ -89,6 +89,16 @@ class SimulationResult:
                 line.update(template=a.get("template"), to=a.get("to"), subject=a.get("subject"))
                 if a.get("status") not in (None, "sent", "duplicate"):
                     line["status"] = a["status"]
+                    if a.get("reason"):  # suppressed: why (CONTRACT.md §6)
+                        line["reason"] = a["reason"]
+            elif a["action"] == "defer":
+                # A send held by the contact policy: it appears again when it is sent.
+                line.update(
+                    template=a.get("template"),
+                    until=a.get("until"),
+                    reason=a.get("reason"),
+                    detail=a.get("detail"),
+                )
             elif a["action"] == "call":
                 line["activity"] = a.get("activity")
             else:
