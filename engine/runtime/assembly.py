@@ -21,6 +21,7 @@ from temporalio.client import Client
 
 from engine.delivery.email_activity import EmailActivities
 from engine.delivery.ledger import Ledger, open_ledger
+from engine.delivery.signing import signer_from
 from engine.delivery.smtp import SmtpSettings
 from engine.runtime.config import TASK_QUEUE
 from engine.runtime.plans import PlanStore
@@ -68,6 +69,7 @@ async def assemble(
             smtp,
             ledger,
             templates=store.template_source() if store.templates is not None else None,
+            dkim=signer_from(settings),
         )
     except BaseException:
         await ledger.close()

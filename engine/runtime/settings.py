@@ -240,6 +240,25 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "LIFECYCLE_SMTP_PORT", "smtp_sink_port", "2525", "port of the embedded SMTP sink", _port
     ),
+    # DKIM signing (engine.delivery.signing): all three, or none
+    Variable(
+        "DKIM_DOMAIN",
+        "dkim_domain",
+        "",
+        "signing domain (`d=`) of the DKIM signature every email carries; with DKIM_SELECTOR and DKIM_KEY_FILE",
+    ),
+    Variable(
+        "DKIM_SELECTOR",
+        "dkim_selector",
+        "",
+        "DKIM selector (`s=`): the public key is published at `SELECTOR._domainkey.DOMAIN`",
+    ),
+    Variable(
+        "DKIM_KEY_FILE",
+        "dkim_key_file",
+        "",
+        "PEM file of the RSA private key that signs (keep it readable by the worker only)",
+    ),
     # Tests and tools
     Variable(
         "LIFECYCLE_READY_FILE",
@@ -294,6 +313,9 @@ class Settings:
     ready_file: str = ""
     fault_pause_after_send: float = 0.0
     debug: bool = False
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_key_file: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
