@@ -47,6 +47,7 @@ from workflows.policy import (
     SUPPRESS,
     TRANSACTIONAL,
     SendRequest,
+    address_key,
     decide_send,
     next_local_time,
     resolve_zone,
@@ -608,7 +609,7 @@ class Interpreter:
 
 def suppress_address(suppressed: list[str], address: str) -> None:
     """Add ``address`` (lower case) to a customer's suppression list, bounded."""
-    key = address.strip().lower()
+    key = address_key(address)
     if key in suppressed:
         return
     suppressed.append(key)

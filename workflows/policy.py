@@ -33,6 +33,7 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
@@ -67,7 +68,7 @@ class SendRequest:
     when_capped: str = "wait"  # "wait" | "skip"
     unsubscribed: bool = False
     consent: bool = True  # settings.consent as evaluated (True when there is none)
-    suppressed: tuple[str, ...] = ()  # addresses, lower case
+    suppressed: tuple[str, ...] = ()  # addresses as address_key() gives them
     now: datetime | None = None  # aware, UTC
     zone: str = "UTC"  # a valid IANA name (resolve_zone)
     quiet_hours: tuple[int, int] | None = None  # minutes after local midnight: start, end
@@ -84,7 +85,7 @@ def decide_send(kind: str, address: Any, request: SendRequest | None = None) -> 
     if request is None or kind != "send":
         return SendDecision(SEND, to=address)
     r = request
-    if address.strip().lower() in r.suppressed:
+    if address_key(address) in r.suppressed:
         return SendDecision(
             SUPPRESS, reason=BOUNCED, detail=f"{address} is suppressed after a hard bounce"
         )
@@ -120,6 +121,13 @@ def decide_send(kind: str, address: Any, request: SendRequest | None = None) -> 
     if when > now:
         return SendDecision(DEFER, reason=reason, detail=detail, until=when)
     return SendDecision(SEND, to=address)
+
+
+def address_key(address: str) -> str:
+    """How an address is kept on a suppression list: the bare address, lower case
+    (``Ann <Ann@Example.test>`` → ``ann@example.test``)."""
+    bare = parseaddr(address)[1]
+    return (bare or address).strip().lower()
 
 
 # --------------------------------------------------------------------------- the cap

@@ -151,12 +151,15 @@ async def simulate(
     history_limit: int | None = None,
     env=None,
     send_heartbeat_seconds: float | None = None,
+    smtp_reject: Callable[[str], str | None] | None = None,
 ) -> SimulationResult:
     """Run ``events`` through the real workflows and activities until ``until`` past
     ``start``. ``env``: a time-skipping ``WorkflowEnvironment`` to run on (its customers'
     workflows are terminated at the end, so the next simulation on it starts afresh);
     default: a fresh one, shut down at the end. ``send_heartbeat_seconds``: the send
-    activity's heartbeat timeout for the customers this run starts (tests)."""
+    activity's heartbeat timeout for the customers this run starts (tests).
+    ``smtp_reject``: the capturing server refuses a recipient for which it returns a
+    reply such as ``"550 5.1.1 no such user"`` (tests of hard bounces)."""
     from engine.delivery.smtp import SmtpSettings
     from engine.runtime.assembly import assemble
     from engine.runtime.plans import PlanStore
@@ -167,7 +170,7 @@ async def simulate(
     end_at = start + until
     work = Path(tempfile.mkdtemp(prefix="lifecycle-sim-"))
     restore_data = override("LIFECYCLE_DATA", str(work))  # custom activities write here
-    sink = SmtpSink()
+    sink = SmtpSink(reject=smtp_reject) if smtp_reject is not None else SmtpSink()
     sink.start()
     own_env = env is None
     try:
