@@ -272,9 +272,7 @@ def test_wait_until_a_time_of_day_is_the_next_one_in_the_zone():
     assert next_local_time(berlin, 9 * 60, utc("2030-03-30T10:00:00")) == utc(
         "2030-03-31T07:00:00"
     )  # tomorrow, in CEST
-    assert next_local_time(berlin, 9 * 60, utc("2030-03-30T07:00:00")) == utc(
-        "2030-03-30T08:00:00"
-    )
+    assert next_local_time(berlin, 9 * 60, utc("2030-03-30T07:00:00")) == utc("2030-03-30T08:00:00")
     assert next_local_time(berlin, 9 * 60, utc("2030-03-30T08:00:00")) == utc(
         "2030-03-30T08:00:00"
     )  # exactly now: no wait
