@@ -339,7 +339,7 @@ class Interpreter:
             zone=self.zone() if marketing and settings.quiet_hours else "UTC",
             quiet_hours=tuple(settings.quiet_hours) if settings.quiet_hours else None,
             cap=tuple(settings.frequency_cap) if settings.frequency_cap else None,
-            sent=tuple(parse_iso(t) for t in s.marketing_sent),
+            sent=tuple(parse_iso(t) for t in s.marketing_sent) if settings.frequency_cap else (),
         )
 
     async def _decide(self, inst: Instance, journey: Journey):
