@@ -41,3 +41,9 @@ def test_render_bench_compares_inline_and_pool():
     out = run_bench("bench_render.py", "--renders", "6", "--repeat", "1")
     assert "inline render_email" in out
     assert "pool, one at a time" in out
+
+
+def test_policy_bench_runs_both_sides_with_the_same_emails():
+    out = run_bench("bench_policy.py", "--customers", "2", "--repeats", "1")
+    assert "2 customers x 10 sends, best of 1" in out
+    assert "ratio (rate with / without):" in out

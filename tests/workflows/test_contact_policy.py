@@ -391,3 +391,28 @@ async def test_an_invalid_customer_time_zone_falls_back_and_is_reported_once(sim
         )
     ]
     assert timeline(result)[0][2:] == ("defer", "a1", "2030-01-02T07:00", "quiet_hours")
+
+
+async def test_a_deferral_survives_continue_as_new(sim_env, templates):
+    # Events every 30 minutes while the send is held make the customer's workflow
+    # continue as new several times (tiny history limit); the send goes out once, at 08:00.
+    store = compile_store(QUIET, templates)
+    events = [(day(0, 22), signup("ann")[1])] + [
+        (day(0, 22.5 + i / 2), event("page.viewed", "ann")[1]) for i in range(12)
+    ]
+    result = await simulate(
+        events,
+        None,
+        templates,
+        START,
+        timedelta(days=2),
+        store=store,
+        env=sim_env,
+        history_limit=30,
+    )
+    assert timeline(result) == [
+        ("2030-01-01 22:00", "promo", "defer", "a1", "2030-01-02T07:00", "quiet_hours"),
+        ("2030-01-02 07:00", "promo", "send", "a1", "sent", ""),
+        ("2030-01-02 11:00", "promo", "send", "a2", "sent", ""),
+    ]
+    assert len(result.emails) == 2
