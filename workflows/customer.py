@@ -446,13 +446,14 @@ class CustomerWorkflow:
             # The worker log says why an email did not go out (not while replaying).
             what = "deferred" if action == "defer" else "suppressed"
             workflow.logger.info(
-                "send %s %s: %s (%s) %s",
+                "customer %s, journey %s: send %s %s: %s (%s)",
+                self.s.customer_id,
                 inst.journey,
+                fields.get("template", ""),
                 what,
                 fields.get("reason", ""),
                 fields.get("detail", ""),
-                fields.get("template", ""),
-                extra={"customer_id": self.s.customer_id, "journal": line},
+                extra={"journal": line},
             )
 
     def _note(self, action: str, journey: str = "", **fields) -> None:

@@ -6,6 +6,7 @@ transactional email, `wait until`, and a daylight-saving night. Timelines pinned
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import pytest
@@ -416,3 +417,23 @@ async def test_a_deferral_survives_continue_as_new(sim_env, templates):
         ("2030-01-02 11:00", "promo", "send", "a2", "sent", ""),
     ]
     assert len(result.emails) == 2
+
+
+async def test_the_worker_log_says_why_an_email_was_not_sent(sim_env, templates, caplog):
+    caplog.set_level(logging.INFO, logger="temporalio.workflow")
+    await run(
+        QUIET,
+        templates,
+        [(day(0, 22), signup("ann")[1]), (day(0, 23), event("customer.unsubscribed", "ann")[1])],
+        until=timedelta(days=2),
+        env=sim_env,
+    )
+    said = [
+        r.getMessage().split(" ({")[0] for r in caplog.records if "journey promo" in r.getMessage()
+    ]
+    assert said == [
+        "customer ann, journey promo: send a1 deferred: quiet_hours "
+        "(quiet hours until 08:00 Europe/Berlin)",
+        "customer ann, journey promo: send a1 suppressed: unsubscribed (the customer unsubscribed)",
+        "customer ann, journey promo: send a2 suppressed: unsubscribed (the customer unsubscribed)",
+    ]
