@@ -757,7 +757,15 @@ class _Compiler:
                 self.error(text, e.message, e.offset, e.hint)
                 minutes = 0
             return ir.WaitUntil(origin, minutes=minutes)
-        return ir.WaitUntil(origin, at=low.expr(node.at))
+        tree, kind = low.lower(node.at)
+        if kind in ("number", "bool", "list"):
+            self.error(
+                text,
+                f"wait until needs a time, not {_type_word(kind)}",
+                node.at.start,
+                "give an ISO 8601 time (e.g. customer.renewal_at), or HH:MM for a time of day",
+            )
+        return ir.WaitUntil(origin, at=ir.Expr(text.value[node.at.start : node.at.end], tree))
 
     def kwargs(self, text: Text, args: list[ast.Kwarg], low: _Lowering) -> dict[str, ir.Expr]:
         out: dict[str, ir.Expr] = {}

@@ -159,6 +159,13 @@ STEP_CASES = [
         "hint: write HH:MM, e.g. 08:00 or 21:30",
     ),
     (
+        "- wait until 5 + 2",
+        "r.yaml:8:20: error: wait until needs a time, not a number\n"
+        "      - wait until 5 + 2\n"
+        "                   ^\n"
+        "hint: give an ISO 8601 time (e.g. customer.renewal_at), or HH:MM for a time of day",
+    ),
+    (
         "- wait until customer.renewl_at ==",
         "r.yaml:8:41: error: expected an expression after '=='\n"
         "      - wait until customer.renewl_at ==\n"
