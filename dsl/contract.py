@@ -112,6 +112,10 @@ class CustomerSettings:
     quiet_hours: list[int] | None = None  # [start, end] minutes after local midnight
     frequency_cap: list[int] | None = None  # [count, seconds]
     consent: list | None = None  # an expression tree (dsl.ir.Expr.tree)
+    # Set by every plan store that applies the contact policy: a customer whose workflow
+    # run began before it (no contact-policy-v1 marker) applies it from the first answer
+    # that says so, a point recorded in its history (workflows/customer.py).
+    contact_policy: bool = False
 
 
 @dataclass

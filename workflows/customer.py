@@ -65,6 +65,10 @@ PATCH_TRIGGER_CACHE = "trigger-cache-v1"
 # Bounded state: profile, journey variables, journeys in flight and the events carried
 # through continue-as-new stay within workflows.state's limits (docs/reliability.md).
 PATCH_STATE_BOUNDS = "state-bounds-v1"
+# A run that began before the contact policy looks up at once on a subscription event
+# (a lookup the trigger cache would have skipped), to learn that the worker applies it.
+PATCH_POLICY_SWITCH = "contact-policy-switch-v1"
+SUBSCRIPTION_EVENTS = ("customer.unsubscribed", "customer.resubscribed", "email.complained")
 
 
 @workflow.defn(name="CustomerWorkflow")
@@ -89,7 +93,7 @@ class CustomerWorkflow:
         self.draining = False
         self.busy = False  # an event is being processed
         self.bounded = False  # set in run(): PATCH_STATE_BOUNDS
-        self.policy = False  # set in run(): PATCH_CONTACT_POLICY (CONTRACT.md §6)
+        self.policy_patched = False  # set in run(): PATCH_CONTACT_POLICY (CONTRACT.md §6)
         self.turns: list[tuple] = []  # marketing sends waiting to decide (send_turn)
         self.interpreter = self.interpreter_class(self)
 
@@ -101,7 +105,7 @@ class CustomerWorkflow:
     @workflow.run
     async def run(self, inp: CustomerInput) -> None:
         self.bounded = workflow.patched(PATCH_STATE_BOUNDS)
-        self.policy = workflow.patched(PATCH_CONTACT_POLICY)
+        self.policy_patched = self._contact_policy_patched()
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
         while True:
@@ -229,7 +233,8 @@ class CustomerWorkflow:
             else:
                 self.s.profile.update(updates)
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
-        if self.policy:
+        handled = self.policy
+        if handled:
             self._subscription(etype, data)
         now = self._now()
 
@@ -252,6 +257,9 @@ class CustomerWorkflow:
                 start_to_close_timeout=LOOKUP_TIMEOUT,
             )
             triggered = lookup_result_of(answer).journeys
+        if not handled and self.policy:
+            # This run began before the contact policy; the lookup just switched it on.
+            self._subscription(etype, data)
         for item in triggered:
             if item.journey is not None:
                 self.s.plans[item.hash] = item.journey
@@ -264,6 +272,10 @@ class CustomerWorkflow:
         main cost). Each answer also refreshes the customer-wide settings."""
         key = Trigger(kind="event", event=etype).key
         fresh = self.s.triggers_at and now - parse_iso(self.s.triggers_at) < TRIGGER_CACHE_TTL
+        if fresh and etype in SUBSCRIPTION_EVENTS and not self.policy:
+            # A run that began before the contact policy asks the worker at once, so an
+            # unsubscribe is honoured from its first answer on (PATCH_POLICY_SWITCH).
+            fresh = not workflow.patched(PATCH_POLICY_SWITCH)
         if fresh and key not in self.s.triggers:
             return []
         answer = await workflow.execute_local_activity(
@@ -345,6 +357,17 @@ class CustomerWorkflow:
         self.s.instances[inst.id] = inst
         self._log(inst, "start", plan=plan_hash)
         self._start_task(inst)
+
+    def _contact_policy_patched(self) -> bool:
+        # A method, so a test can stand in for the engine before the patch (tests/e2e).
+        return workflow.patched(PATCH_CONTACT_POLICY)
+
+    @property
+    def policy(self) -> bool:
+        """The contact policy applies: this run began with it (PATCH_CONTACT_POLICY), or a
+        lookup answer recorded in this run's history said the worker applies it (a run that
+        began before the deploy switches on there, deterministically on replay)."""
+        return self.policy_patched or self.s.settings.contact_policy
 
     def _subscription(self, etype: str, data: dict) -> None:
         """The contact policy's events (CONTRACT.md §6): ``customer.unsubscribed`` (what

@@ -128,6 +128,7 @@ class PlanStore:
             quiet_hours=list(ps.quiet_hours) if ps.quiet_hours else None,
             frequency_cap=list(ps.frequency_cap) if ps.frequency_cap else None,
             consent=ps.consent.tree if ps.consent is not None else None,
+            contact_policy=True,
         )
 
     def refresh(self) -> None:

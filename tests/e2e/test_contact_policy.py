@@ -64,3 +64,86 @@ async def test_an_unsubscribe_while_a_send_is_deferred_stops_it(client, sink, tm
     ]
     assert st["profile"]["unsubscribed"] is True
     assert sink.messages == []
+
+
+async def test_a_customer_in_flight_at_the_deploy_honours_an_unsubscribe(client, sink, tmp_path):
+    """Started by the engine before the contact policy, the customer's run is taken over
+    by the new worker (it replays the old history unchanged); the unsubscribe that arrives
+    afterwards makes it look up at once, learn that the worker applies the policy, and
+    suppress the journey's next send."""
+    import dataclasses
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.worker import Worker
+
+    from engine.delivery.email_activity import EmailActivities
+    from engine.delivery.ledger import open_ledger
+    from engine.delivery.smtp import SmtpSettings
+    from engine.runtime.assembly import assemble
+    from engine.runtime.client import send_event
+    from engine.runtime.config import customer_workflow_id
+    from engine.runtime.worker import LookupActivities, workflow_runner
+    from tests.e2e.conftest import wait_messages
+    from tests.e2e.pre_policy import PrePolicyWorkflow
+
+    rules = """
+journeys:
+  promo:
+    trigger: customer.signed_up
+    steps:
+      - send promo
+      - wait 15 seconds
+      - send promo-2
+"""
+    templates = write_templates(tmp_path / "templates", ["promo", "promo-2"])
+    old_store = compile_store(rules, templates)
+    old_store.settings = dataclasses.replace(old_store.settings, contact_policy=False)
+    new_store = compile_store(rules, templates)
+    smtp = SmtpSettings(host="127.0.0.1", port=sink.port, starttls="false", timeout=5)
+    queue = f"e2e-{uuid.uuid4().hex[:8]}"
+    ledger_path = tmp_path / "ledger.sqlite"
+    cid = new_customer()
+
+    old_email = EmailActivities(templates, smtp, await open_ledger(None, ledger_path))
+    old = Worker(
+        client,
+        task_queue=queue,
+        workflows=[PrePolicyWorkflow],
+        activities=[old_email.send_email, LookupActivities(old_store).lookup_journeys],
+        activity_executor=ThreadPoolExecutor(max_workers=2),
+        workflow_runner=workflow_runner(),
+        max_cached_workflows=0,  # no sticky queue: the next worker takes over at once
+    )
+    async with old:
+        await send_event(
+            client,
+            event("customer.signed_up", cid, {"name": "Ann", "email": "ann@x.test"}),
+            task_queue=queue,
+        )
+        await wait_messages(sink, 1)
+    await old_email.close()
+
+    async with assemble(client, new_store, smtp, ledger_path, queue, templates_dir=templates):
+        await send_event(client, event("customer.unsubscribed", cid), task_queue=queue)
+        st = await wait_end(client, cid, "promo", timeout=60)
+    lines = [
+        (j["action"], j.get("template"), j.get("status"), j.get("reason")) for j in st["journal"]
+    ]
+    assert lines == [
+        ("start", None, None, None),
+        ("send", "promo", "sent", None),
+        ("send", "promo-2", "suppressed", "unsubscribed"),
+        ("end", None, None, "completed"),
+    ]
+    assert [m.message["Subject"] for m in sink.messages] == ["promo for Ann"]
+    # The run never had the contact-policy-v1 marker: it switched on from the lookup.
+    history = await client.get_workflow_handle(customer_workflow_id(cid)).fetch_history()
+    markers = [
+        e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and "patch-data" in e.marker_recorded_event_attributes.details
+    ]
+    assert b"contact-policy-v1" not in b" ".join(markers)
+    assert b"contact-policy-switch-v1" in b" ".join(markers)
