@@ -147,3 +147,12 @@ journeys:
     ]
     assert b"contact-policy-v1" not in b" ".join(markers)
     assert b"contact-policy-switch-v1" in b" ".join(markers)
+    # And the history (an old run taken over) replays on today's workflow; a copy of one
+    # is kept in tests/workflows/histories (contact-policy-switch-v1-customer-takeover).
+    from temporalio.worker import Replayer
+
+    from workflows.customer import CustomerWorkflow
+
+    await Replayer(workflows=[CustomerWorkflow], workflow_runner=workflow_runner()).replay_workflow(
+        history
+    )
