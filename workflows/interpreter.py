@@ -453,10 +453,10 @@ class Interpreter:
             context=self._template_context(inst, args),
             unsubscribe_url=unsubscribe,
             sent_at=iso(now),
+            message_class=journey.message_class,
         )
         reserved = ""
         if policy:
-            payload.message_class = journey.message_class
             if decision.action == SEND and not transactional:
                 # Counted now, before the send is awaited, so that the next send due at
                 # this instant sees it; given back if it does not go out.
