@@ -8,8 +8,11 @@ Out: the journey's end, ``(reason, fields)`` (``completed``, ``goal``, ``exit``,
 at a step boundary (everything it needs to go on is in the instance).
 
 Steps: ``send`` / ``notify`` (through the send policy, ``workflows.policy``, then the
-``send_email`` activity), ``wait``, ``wait for``, ``if``, ``set``, ``call`` (the ``call.NAME``
-activity on the calls task queue) and ``exit``. Activity names and payloads come from
+``send_email`` activity; with the contact policy on (``Effects.policy``), a marketing send
+takes its turn, may be suppressed, or deferred on a timer kept in ``inst.wait`` with kind
+``defer``, and bounces are suppressed in the customer's state), ``wait``, ``wait until``,
+``wait for``, ``if``, ``set``, ``call`` (the ``call.NAME`` activity on the calls task
+queue) and ``exit``. Activity names and payloads come from
 ``dsl.contract``.
 
 Runs in Temporal's sandbox: deterministic, no I/O; time is ``effects.now()``. Every

@@ -53,8 +53,9 @@ class Instance:
     pos: list = field(default_factory=lambda: [0])
     vars: dict = field(default_factory=dict)
     event: dict | None = None  # the event received by the innermost finished `wait for`
-    # What the step at ``pos`` waits for: {"pos": [...], "kind": "timer" | "event",
-    # "deadline": ISO, "event": type, "where": tree | None, "origin": "file:line:col"}
+    # What the step at ``pos`` waits for: {"pos": [...], "kind": "timer" | "event" | "defer",
+    # "deadline": ISO, "event": type, "where": tree | None, "origin": "file:line:col";
+    # "defer" (a send held by the contact policy) also has "reason" and "detail"}
     wait: dict | None = None
     received: dict | None = None  # set by the event router when `wait` is satisfied
     goal_reached: bool = False
