@@ -4,7 +4,9 @@ In: events (``dsl.contract.Event``) by the ``event`` signal (usually signal-with
 ``engine.runtime.client``). Out: emails and activity calls (via activities), a journal of
 actions, and the ``status`` query (profile, active journeys and where each one waits).
 
-Per event, in order: drop a duplicate ``id``; merge ``customer`` into the profile; end the
+Per event, in order: drop a duplicate ``id``; merge ``customer`` into the profile; apply
+the contact policy's events (``customer.unsubscribed`` / ``customer.resubscribed`` /
+``email.complained``: ``customer.unsubscribed`` and the suppressed addresses); end the
 journeys whose ``goal`` is this event; hand it to journeys waiting for it (``where``
 filters); start the journeys it triggers (``when``, ``key``, ``reentry``), as the plan
 store answers through the ``lookup_journeys`` activity (``dsl.contract.LookupResult``:
