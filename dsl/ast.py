@@ -152,9 +152,28 @@ class ExitStep(Node):
 
 
 @dataclass
+class WaitUntilStep(Node):
+    """``wait until 09:30`` (``time``, at ``time_start``) or ``wait until EXPR`` (``at``)."""
+
+    time: str | None = None
+    time_start: int = 0
+    at: Node | None = None
+
+
+@dataclass
 class ReentryPolicy(Node):
     mode: str  # never | always | after
     duration: Duration | None = None
 
 
-StepNode = SendStep | NotifyStep | WaitStep | WaitForStep | IfStep | CallStep | SetStep | ExitStep
+StepNode = (
+    SendStep
+    | NotifyStep
+    | WaitStep
+    | WaitForStep
+    | IfStep
+    | CallStep
+    | SetStep
+    | ExitStep
+    | WaitUntilStep
+)

@@ -28,6 +28,13 @@ from dsl import ast, ir
 from dsl.addresses import AddressError, address_of
 from dsl.catalogue import Catalogue
 from dsl.clock import UNITS
+from dsl.contact import (
+    ContactTextError,
+    parse_frequency_cap,
+    parse_quiet_hours,
+    parse_time_of_day,
+    zone_ok,
+)
 from dsl.errors import RulesError, TextError, did_you_mean
 from dsl.functions import FUNCTIONS
 from dsl.loader import (
@@ -407,6 +414,7 @@ class _Compiler:
                     continue
                 seen[key] = text
                 setattr(self.settings, key, text.value)
+            self.merge_contact_settings(raw, seen)
             for team, address in raw.teams:
                 if "@" not in address.value:
                     self.error(address, f"team '{team.value}' needs an email address")
@@ -445,6 +453,40 @@ class _Compiler:
             "settings.unsubscribe_url is a page of your own ({token}, {customer_id} are filled in)",
         )
         return False
+
+    def merge_contact_settings(self, raw, seen: dict[str, Text]) -> None:
+        """settings.timezone / quiet_hours / frequency_cap / consent (CONTRACT.md §6)."""
+        for key in ("timezone", "quiet_hours", "frequency_cap", "consent"):
+            text = getattr(raw, key)
+            if text is None:
+                continue
+            if key in seen and seen[key].value != text.value:
+                line, col = seen[key].position()
+                self.error(
+                    text,
+                    f"settings.{key} is set twice with different values "
+                    f"(first at {seen[key].source.path}:{line}:{col})",
+                )
+                continue
+            seen[key] = text
+            try:
+                if key == "timezone":
+                    if not zone_ok(text.value):
+                        raise ContactTextError(
+                            f"unknown time zone '{text.value}'",
+                            0,
+                            did_you_mean(text.value, _zone_names())
+                            or "use an IANA name such as Europe/Berlin or America/New_York",
+                        )
+                    self.settings.timezone = text.value
+                elif key == "quiet_hours":
+                    self.settings.quiet_hours = list(parse_quiet_hours(text.value))
+                elif key == "frequency_cap":
+                    self.settings.frequency_cap = list(parse_frequency_cap(text.value))
+                else:
+                    self.settings.consent = self.expression(text, _Scope(frozenset()))
+            except ContactTextError as e:
+                self.error(text, e.message, e.offset, e.hint)
 
     def address_ok(self, text: Text, what: str) -> bool:
         """One strict address (the same check as at send time), else a problem here: a
@@ -490,6 +532,7 @@ class _Compiler:
         when = self.expression(fields["when"], root_scope) if "when" in fields else None
         key = self.expression(fields["key"], root_scope) if "key" in fields else None
         reentry = self.reentry(fields["reentry"]) if "reentry" in fields else ir.Reentry()
+        message_class, when_capped = self.contact_fields(fields)
         if raw.steps is None:
             self.error(name, f"journey '{name.value}' has no steps", hint="add 'steps:'")
             return None
@@ -508,9 +551,44 @@ class _Compiler:
             key=key,
             reentry=reentry,
             # sender and unsubscribe_url are customer settings (the lookup delivers them)
+            message_class=message_class,
+            when_capped=when_capped,
         )
         journey.hash = journey.compute_hash()
         return journey
+
+    def contact_fields(self, fields: dict[str, Text]) -> tuple[str, str]:
+        """A journey's ``class`` and ``when_capped`` (CONTRACT.md §6)."""
+        message_class, when_capped = "marketing", "wait"
+        if "class" in fields:
+            text = fields["class"]
+            if text.value in ("marketing", "transactional"):
+                message_class = text.value
+            else:
+                self.error(
+                    text,
+                    f"unknown message class '{text.value}'",
+                    hint=did_you_mean(text.value, ("marketing", "transactional"))
+                    or "use marketing (the default) or transactional",
+                )
+        if "when_capped" in fields:
+            text = fields["when_capped"]
+            if text.value not in ("wait", "skip"):
+                self.error(
+                    text,
+                    f"unknown when_capped '{text.value}'",
+                    hint="use wait (the default: send once the cap allows) or skip",
+                )
+            elif message_class == "transactional":
+                self.error(
+                    text,
+                    "when_capped has no effect on a transactional journey",
+                    hint="transactional email is never capped: remove when_capped, "
+                    "or make the journey marketing",
+                )
+            else:
+                when_capped = text.value
+        return message_class, when_capped
 
     def event_name(self, text: Text) -> str | None:
         try:
@@ -688,7 +766,29 @@ class _Compiler:
 
         if isinstance(node, ast.ExitStep):
             return ir.Exit(origin), scope, True
+
+        if isinstance(node, ast.WaitUntilStep):
+            return self.wait_until(text, node, low, origin), scope, False
         raise TypeError(f"unknown step node {node!r}")
+
+    def wait_until(self, text: Text, node, low: _Lowering, origin) -> ir.WaitUntil:
+        """``wait until HH:MM`` (a valid time of day) or ``wait until EXPR``."""
+        if node.time is not None:
+            try:
+                minutes = parse_time_of_day(node.time, node.time_start)
+            except ContactTextError as e:
+                self.error(text, e.message, e.offset, e.hint)
+                minutes = 0
+            return ir.WaitUntil(origin, minutes=minutes)
+        tree, kind = low.lower(node.at)
+        if kind in ("number", "bool", "list"):
+            self.error(
+                text,
+                f"wait until needs a time, not {_type_word(kind)}",
+                node.at.start,
+                "give an ISO 8601 time (e.g. customer.renewal_at), or HH:MM for a time of day",
+            )
+        return ir.WaitUntil(origin, at=ir.Expr(text.value[node.at.start : node.at.end], tree))
 
     def kwargs(self, text: Text, args: list[ast.Kwarg], low: _Lowering) -> dict[str, ir.Expr]:
         out: dict[str, ir.Expr] = {}
@@ -955,3 +1055,9 @@ def _join(before: _Scope, branches: list[tuple[_Scope, bool]]) -> _Scope:
     for v in live[1:]:
         common = common & v
     return _Scope(common, before.event, before.open_vars)
+
+
+def _zone_names() -> set[str]:
+    import zoneinfo
+
+    return zoneinfo.available_timezones()

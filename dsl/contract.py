@@ -72,7 +72,7 @@ class SendEmailInput:
 
 @dataclass
 class SendEmailResult:
-    status: str  # "sent" | "duplicate" | "bounced"
+    status: str  # "sent" | "duplicate" | "bounced" | "suppressed" (address on the suppression list)
     message_id: str = ""
     subject: str = ""
     to: str = ""
@@ -112,6 +112,15 @@ class CustomerSettings:
     sender: str = ""
     unsubscribe_url: str = ""  # a shop's own page; "{customer_id}" / "{token}" are filled in
     public_url: str = ""  # where customers reach `lifecycle serve` (links /u/{token})
+    # Contact policy (CONTRACT.md §6), as compiled from settings (dsl.ir.Settings):
+    timezone: str = ""  # IANA name; "" = UTC
+    quiet_hours: list[int] | None = None  # [start, end] minutes after local midnight
+    frequency_cap: list[int] | None = None  # [count, seconds]
+    consent: list | None = None  # an expression tree (dsl.ir.Expr.tree)
+    # Set by every plan store that applies the contact policy: a customer whose workflow
+    # run began before it (no contact-policy-v1 marker) applies it from the first answer
+    # that says so, a point recorded in its history (workflows/customer.py).
+    contact_policy: bool = False
 
 
 @dataclass

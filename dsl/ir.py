@@ -121,6 +121,16 @@ class Exit(Step):
     kind: ClassVar[str] = "exit"
 
 
+@dataclass
+class WaitUntil(Step):
+    """``wait until HH:MM`` (``minutes``: after local midnight, in the customer's zone) or
+    ``wait until EXPR`` (``at``: an ISO 8601 time; past or null does not wait)."""
+
+    kind: ClassVar[str] = "wait_until"
+    minutes: int | None = None
+    at: Expr | None = None
+
+
 # --------------------------------------------------------------------------- journeys
 
 TRIGGER_KINDS = ("event",)  # next: "inactivity", "date", "segment" (CONTRACT.md §7)
@@ -179,12 +189,23 @@ class Journey:
     sender: str = ""
     unsubscribe_url: str = ""
     hash: str = ""  # content hash of everything above but hash and origins' positions
+    # Contact policy (CONTRACT.md §6): "marketing" | "transactional"; "wait" | "skip".
+    message_class: str = "marketing"
+    when_capped: str = "wait"
 
     def compute_hash(self) -> str:
         data = to_dict(self)
         data.pop("hash", None)
+        for name, default in _HASH_DEFAULTS.items():  # hashes of older plans stay the same
+            if data.get(name) == default:
+                data.pop(name)
         blob = json.dumps(_strip_origins(data), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# Journey fields added after plans were first hashed: left out of the hash at their
+# default, so a journey that does not use them keeps the hash it always had.
+_HASH_DEFAULTS = {"message_class": "marketing", "when_capped": "wait"}
 
 
 @dataclass
@@ -197,6 +218,11 @@ class Settings:
     # Where customers reach `lifecycle serve`: every marketing email links to
     # {public_url}/u/{token} (List-Unsubscribe, one-click). Empty: LIFECYCLE_PUBLIC_URL.
     public_url: str = ""
+    # Contact policy (CONTRACT.md §6), checked by the compiler (dsl.contact):
+    timezone: str = ""  # IANA name for customers without a valid customer.timezone; "" = UTC
+    quiet_hours: list[int] | None = None  # [start, end] in minutes after local midnight
+    frequency_cap: list[int] | None = None  # [count, seconds]
+    consent: Expr | None = None
 
 
 @dataclass
@@ -279,6 +305,8 @@ def step_from_dict(d: dict) -> Step:
         return Set(origin, d["target"], d["name"], _expr(d["value"]))
     if kind == "exit":
         return Exit(origin)
+    if kind == "wait_until":
+        return WaitUntil(origin, d.get("minutes"), _expr(d.get("at")))
     raise ValueError(f"unknown step kind {kind!r}")
 
 
@@ -296,11 +324,19 @@ def journey_from_dict(d: dict) -> Journey:
         sender=d.get("sender", ""),
         unsubscribe_url=d.get("unsubscribe_url", ""),
         hash=d.get("hash", ""),
+        message_class=d.get("message_class", "marketing"),
+        when_capped=d.get("when_capped", "wait"),
     )
 
 
 def plan_from_dict(d: dict) -> Plan:
     return Plan(
-        settings=Settings(**d["settings"]),
+        settings=_settings(d["settings"]),
         journeys={k: journey_from_dict(v) for k, v in d["journeys"].items()},
     )
+
+
+def _settings(d: dict) -> Settings:
+    d = dict(d)
+    d["consent"] = _expr(d.get("consent"))
+    return Settings(**d)

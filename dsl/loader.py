@@ -26,6 +26,9 @@ from dsl.errors import RulesError, did_you_mean
 TOP_KEYS = ("settings", "journeys")
 SETTINGS_KEYS = ("sender", "teams", "unsubscribe_url", "public_url")
 JOURNEY_KEYS = ("description", "trigger", "when", "goal", "key", "reentry", "steps")
+# Contact policy (CONTRACT.md §6)
+SETTINGS_KEYS += ("timezone", "quiet_hours", "frequency_cap", "consent")
+JOURNEY_KEYS += ("class", "when_capped")
 WAIT_FOR_KEYS = ("received", "timeout")
 MAX_NESTING = 64  # YAML collections inside each other
 
@@ -125,6 +128,10 @@ class RawSettings:
     teams: list[tuple[Text, Text]] = field(default_factory=list)
     unsubscribe_url: Text | None = None
     public_url: Text | None = None
+    timezone: Text | None = None
+    quiet_hours: Text | None = None
+    frequency_cap: Text | None = None
+    consent: Text | None = None
 
 
 @dataclass

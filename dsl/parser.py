@@ -49,6 +49,8 @@ _DESCRIBE = {
     "STAR": "'*'",
     "SLASH": "'/'",
     "$END": "the end",
+    "UNTIL": "'until'",
+    "TIME_OF_DAY": "a time of day",
 }
 _STR_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
 _PREV_TOKEN = re.compile(r"(==|!=|<=|>=|[A-Za-z0-9_.\-]+|\S)\s*$")
@@ -557,6 +559,14 @@ class _Build(Transformer_NonRecursive):
             elif part is not None:
                 where = part[1]
         return ast.WaitForStep(*_span(kw, event, where, within), event, where, within)
+
+    def wait_until_time(self, c):
+        kw, _until, t = c
+        return ast.WaitUntilStep(*_span(kw, t), time=str(t), time_start=t.start_pos)
+
+    def wait_until(self, c):
+        kw, _until, at = c
+        return ast.WaitUntilStep(*_span(kw, at), at=at)
 
     def where(self, c):
         return ("where", c[0])

@@ -4,7 +4,9 @@ In: events (``dsl.contract.Event``) by the ``event`` signal (usually signal-with
 ``engine.runtime.client``). Out: emails and activity calls (via activities), a journal of
 actions, and the ``status`` query (profile, active journeys and where each one waits).
 
-Per event, in order: drop a duplicate ``id``; merge ``customer`` into the profile; end the
+Per event, in order: drop a duplicate ``id``; merge ``customer`` into the profile; apply
+the contact policy's events (``customer.unsubscribed`` / ``customer.resubscribed`` /
+``email.complained``: ``customer.unsubscribed`` and the suppressed addresses); end the
 journeys whose ``goal`` is this event; hand it to journeys waiting for it (``where``
 filters); start the journeys it triggers (``when``, ``key``, ``reentry``), as the plan
 store answers through the ``lookup_journeys`` activity (``dsl.contract.LookupResult``:
@@ -34,7 +36,13 @@ with workflow.unsafe.imports_passed_through():
     from dsl import evaluator
     from dsl.contract import LOOKUP, Event, LookupInput, LookupItem, LookupResult, lookup_result_of
     from dsl.ir import Journey, Trigger, journey_from_dict
-    from workflows.interpreter import Interpreter, iso, parse_iso
+    from workflows.interpreter import (
+        PATCH_CONTACT_POLICY,
+        Interpreter,
+        iso,
+        parse_iso,
+        suppress_address,
+    )
     from workflows.state import (
         ACTIVE_LIMIT,
         INBOX_CARRY_BYTES,
@@ -59,6 +67,10 @@ PATCH_TRIGGER_CACHE = "trigger-cache-v1"
 # Bounded state: profile, journey variables, journeys in flight and the events carried
 # through continue-as-new stay within workflows.state's limits (docs/reliability.md).
 PATCH_STATE_BOUNDS = "state-bounds-v1"
+# A run that began before the contact policy looks up at once on a subscription event
+# (a lookup the trigger cache would have skipped), to learn that the worker applies it.
+PATCH_POLICY_SWITCH = "contact-policy-switch-v1"
+SUBSCRIPTION_EVENTS = ("customer.unsubscribed", "customer.resubscribed", "email.complained")
 
 
 @workflow.defn(name="CustomerWorkflow")
@@ -83,6 +95,8 @@ class CustomerWorkflow:
         self.draining = False
         self.busy = False  # an event is being processed
         self.bounded = False  # set in run(): PATCH_STATE_BOUNDS
+        self.policy_patched = False  # set in run(): PATCH_CONTACT_POLICY (CONTRACT.md §6)
+        self.turns: list[tuple] = []  # marketing sends waiting to decide (send_turn)
         self.interpreter = self.interpreter_class(self)
 
     def _now(self) -> datetime:
@@ -93,6 +107,7 @@ class CustomerWorkflow:
     @workflow.run
     async def run(self, inp: CustomerInput) -> None:
         self.bounded = workflow.patched(PATCH_STATE_BOUNDS)
+        self.policy_patched = self._contact_policy_patched()
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
         while True:
@@ -220,6 +235,9 @@ class CustomerWorkflow:
             else:
                 self.s.profile.update(updates)
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        handled = self.policy
+        if handled:
+            self._subscription(etype, data)
         now = self._now()
 
         for inst in self.s.instances.values():
@@ -241,6 +259,9 @@ class CustomerWorkflow:
                 start_to_close_timeout=LOOKUP_TIMEOUT,
             )
             triggered = lookup_result_of(answer).journeys
+        if not handled and self.policy:
+            # This run began before the contact policy; the lookup just switched it on.
+            self._subscription(etype, data)
         for item in triggered:
             if item.journey is not None:
                 self.s.plans[item.hash] = item.journey
@@ -253,6 +274,10 @@ class CustomerWorkflow:
         main cost). Each answer also refreshes the customer-wide settings."""
         key = Trigger(kind="event", event=etype).key
         fresh = self.s.triggers_at and now - parse_iso(self.s.triggers_at) < TRIGGER_CACHE_TTL
+        if fresh and etype in SUBSCRIPTION_EVENTS and not self.policy:
+            # A run that began before the contact policy asks the worker at once, so an
+            # unsubscribe is honoured from its first answer on (PATCH_POLICY_SWITCH).
+            fresh = not workflow.patched(PATCH_POLICY_SWITCH)
         if fresh and key not in self.s.triggers:
             return []
         answer = await workflow.execute_local_activity(
@@ -335,6 +360,31 @@ class CustomerWorkflow:
         self._log(inst, "start", plan=plan_hash)
         self._start_task(inst)
 
+    def _contact_policy_patched(self) -> bool:
+        # A method, so a test can stand in for the engine before the patch (tests/e2e).
+        return workflow.patched(PATCH_CONTACT_POLICY)
+
+    @property
+    def policy(self) -> bool:
+        """The contact policy applies: this run began with it (PATCH_CONTACT_POLICY), or a
+        lookup answer recorded in this run's history said the worker applies it (a run that
+        began before the deploy switches on there, deterministically on replay)."""
+        return self.policy_patched or self.s.settings.contact_policy
+
+    def _subscription(self, etype: str, data: dict) -> None:
+        """The contact policy's events (CONTRACT.md §6): ``customer.unsubscribed`` (what
+        the unsubscribe link sends) and ``customer.resubscribed`` set
+        ``customer.unsubscribed``; ``email.complained`` unsubscribes and suppresses the
+        address (``data.email``, else the profile's)."""
+        if etype == "customer.unsubscribed" or etype == "email.complained":
+            self.s.profile["unsubscribed"] = True
+        elif etype == "customer.resubscribed":
+            self.s.profile["unsubscribed"] = False
+        if etype == "email.complained":
+            address = data.get("email") or self.s.profile.get("email")
+            if isinstance(address, str) and "@" in address:
+                suppress_address(self.s.suppressed, address)
+
     # ------------------------------------------------------------------ journeys
 
     def _journey(self, plan_hash: str) -> Journey:
@@ -385,6 +435,26 @@ class CustomerWorkflow:
     def task_queue(self) -> str:
         return workflow.info().task_queue
 
+    async def send_turn(self, inst: Instance):
+        """Marketing sends decide one at a time. Conditions are checked only once every
+        task woken at this instant has run, so all the sends due now are in ``turns``
+        when the first is let through: the journey that started first (then the lower
+        instance number) goes first. Returns the (idempotent) end of the turn."""
+        number = inst.id.rsplit(":", 1)[-1]
+        ticket = (inst.started_at, int(number) if number.isdigit() else 0, inst.id)
+        self.turns.append(ticket)
+        self.turns.sort()
+        await workflow.wait_condition(lambda: self.turns and self.turns[0] == ticket)
+
+        def end() -> None:
+            if ticket in self.turns:
+                self.turns.remove(ticket)
+
+        return end
+
+    def note(self, action: str, **fields) -> None:
+        self._note(action, **fields)
+
     # ------------------------------------------------------------------ journal
 
     def _log(self, inst: Instance, action: str, at: datetime | None = None, **fields) -> None:
@@ -397,6 +467,19 @@ class CustomerWorkflow:
         }
         line.update(fields)
         self._append(line)
+        if action == "defer" or fields.get("status") == "suppressed":
+            # The worker log says why an email did not go out (not while replaying).
+            what = "deferred" if action == "defer" else "suppressed"
+            workflow.logger.info(
+                "customer %s, journey %s: send %s %s: %s (%s)",
+                self.s.customer_id,
+                inst.journey,
+                fields.get("template", ""),
+                what,
+                fields.get("reason", ""),
+                fields.get("detail", ""),
+                extra={"journal": line},
+            )
 
     def _note(self, action: str, journey: str = "", **fields) -> None:
         """A journal line about the customer rather than one journey (refusals, skips)."""

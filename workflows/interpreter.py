@@ -8,8 +8,11 @@ Out: the journey's end, ``(reason, fields)`` (``completed``, ``goal``, ``exit``,
 at a step boundary (everything it needs to go on is in the instance).
 
 Steps: ``send`` / ``notify`` (through the send policy, ``workflows.policy``, then the
-``send_email`` activity), ``wait``, ``wait for``, ``if``, ``set``, ``call`` (the ``call.NAME``
-activity on the calls task queue) and ``exit``. Activity names and payloads come from
+``send_email`` activity; with the contact policy on (``Effects.policy``), a marketing send
+takes its turn, may be suppressed, or deferred on a timer kept in ``inst.wait`` with kind
+``defer``, and bounces are suppressed in the customer's state), ``wait``, ``wait until``,
+``wait for``, ``if``, ``set``, ``call`` (the ``call.NAME`` activity on the calls task
+queue) and ``exit``. Activity names and payloads come from
 ``dsl.contract``.
 
 Runs in Temporal's sandbox: deterministic, no I/O; time is ``effects.now()``. Every
@@ -39,9 +42,23 @@ from dsl.contract import (
     calls_task_queue,
 )
 from dsl.ir import Journey
-from workflows.policy import SKIP, decide_send
+from workflows.policy import (
+    DEFER,
+    MARKETING,
+    SEND,
+    SKIP,
+    SUPPRESS,
+    TRANSACTIONAL,
+    SendRequest,
+    address_key,
+    decide_send,
+    next_local_time,
+    resolve_zone,
+)
 from workflows.state import (
+    MARKETING_SENT_LIMIT,
     PROFILE_LIMIT_BYTES,
+    SUPPRESSED_LIMIT,
     VARS_LIMIT_BYTES,
     CustomerState,
     Instance,
@@ -66,6 +83,8 @@ SEND_TIMEOUT = timedelta(seconds=60)
 # A dead worker is noticed through the heartbeat timeout (FINDINGS.md).
 SEND_HEARTBEAT = timedelta(seconds=15)
 PATCH_CALL_LIMITS = "call-limits-v1"  # calls on their own task queue, with schedule-to-close
+# The contact policy (CONTRACT.md §6): the entity sets ``Effects.policy`` from this patch.
+PATCH_CONTACT_POLICY = "contact-policy-v1"
 
 Outcome = tuple[str, dict] | None
 
@@ -81,6 +100,7 @@ class Effects(Protocol):
     bounded: bool  # state bounds apply (docs/reliability.md)
     draining: bool  # the entity is draining: park at the next step boundary
     send_heartbeat: timedelta  # the send activity's heartbeat timeout (CustomerInput)
+    policy: bool  # the contact policy applies (PATCH_CONTACT_POLICY)
 
     def now(self) -> datetime: ...
 
@@ -94,6 +114,13 @@ class Effects(Protocol):
     def patched(self, patch_id: str) -> bool: ...
 
     def task_queue(self) -> str: ...
+
+    async def send_turn(self, inst: Instance) -> Callable[[], None]:
+        """Wait until it is ``inst``'s turn to decide a marketing send among those due at
+        this instant; returns the function that ends the turn."""
+
+    def note(self, action: str, **fields) -> None:
+        """A journal line about the customer rather than one journey."""
 
 
 class Interpreter:
@@ -165,6 +192,13 @@ class Interpreter:
             return await self._call(inst, step)
         if kind == "exit":
             return ("exit", {})
+        if kind == "wait_until":
+            await self._wait_until(inst, step)
+            if inst.goal_reached:
+                return None
+            inst.wait = None
+            advance(inst.pos)
+            return None
         raise ApplicationError(f"unknown step kind {kind!r} at {step.origin}", non_retryable=True)
 
     def context(self, inst: Instance, now: datetime, event: dict | None = None) -> dict:
@@ -204,6 +238,58 @@ class Interpreter:
             if self.fx.now() < deadline:
                 raise Parked
 
+    async def _wait_until(self, inst: Instance, step) -> None:
+        """``wait until HH:MM`` / ``wait until EXPR``: a timer to a time computed when the
+        step starts (kept in ``inst.wait``, so it survives continue-as-new)."""
+        if inst.wait is None or inst.wait.get("pos") != inst.pos:
+            now = self.fx.now()
+            if step.minutes is not None:
+                target = next_local_time(self.zone(), step.minutes, now)
+            else:
+                value = evaluator.evaluate(step.at, self.context(inst, now))
+                target = None
+                if isinstance(value, str):
+                    try:
+                        target = parse_iso(value)
+                    except ValueError:
+                        target = None
+                elif isinstance(value, datetime):
+                    target = value
+            if target is None or target <= now:
+                return  # past, null or not a time: no wait
+            inst.wait = {
+                "pos": list(inst.pos),
+                "kind": "timer",
+                "deadline": iso(target),
+                "origin": str(step.origin),
+            }
+        await self._sleep_until(inst, parse_iso(inst.wait["deadline"]))
+
+    async def _sleep_until(self, inst: Instance, deadline: datetime, wake=None) -> None:
+        """Sleep to ``deadline`` (or until the goal, a drain, or ``wake()``); a drain
+        before the deadline parks the journey with ``inst.wait`` kept."""
+        remaining = (deadline - self.fx.now()).total_seconds()
+        if remaining > 0:
+            await self.fx.wait(
+                lambda: inst.goal_reached or self.fx.draining or (wake is not None and wake()),
+                timedelta(seconds=remaining),
+            )
+        if self.fx.draining and not inst.goal_reached and self.fx.now() < deadline:
+            raise Parked
+
+    def zone(self) -> str:
+        """The customer's time zone (CONTRACT.md §6); an invalid one is reported once."""
+        s = self.fx.state
+        name, bad = resolve_zone(s.profile.get("timezone"), s.settings.timezone)
+        if bad and s.zone_warned != bad:
+            s.zone_warned = bad
+            self.fx.note(
+                "warning",
+                reason="invalid_timezone",
+                detail=f"customer.timezone {bad!r} is not an IANA time zone; using {name}",
+            )
+        return name
+
     # ------------------------------------------------------------------ sending
 
     def _template_context(self, inst: Instance, args: dict) -> dict:
@@ -226,16 +312,126 @@ class Interpreter:
         return self.fx.state.settings
 
     async def _send(self, inst: Instance, journey: Journey, step) -> Outcome:
+        decision = end_turn = None
+        if getattr(self.fx, "policy", False) and step.kind == "send":
+            decision, end_turn = await self._decide(inst, journey)
+            if decision is None:  # the goal ended the journey while it was deferred
+                return None
+        try:
+            return await self._deliver(inst, journey, step, decision, end_turn)
+        finally:
+            if end_turn is not None:
+                end_turn()
+
+    def _request(self, journey: Journey) -> SendRequest:
+        s = self.fx.state
+        settings = s.settings
+        consent = True
+        if settings.consent is not None:
+            ctx = {"customer": s.profile, "trigger": {}, "event": None, "vars": {}}
+            ctx["now"] = self.fx.now()
+            consent = evaluator.truthy(evaluator.evaluate(settings.consent, ctx))
+        marketing = journey.message_class != TRANSACTIONAL
+        return SendRequest(
+            message_class=journey.message_class or MARKETING,
+            when_capped=journey.when_capped,
+            unsubscribed=s.profile.get("unsubscribed") is True,
+            consent=consent,
+            suppressed=tuple(s.suppressed),
+            now=self.fx.now(),
+            zone=self.zone() if marketing and settings.quiet_hours else "UTC",
+            quiet_hours=tuple(settings.quiet_hours) if settings.quiet_hours else None,
+            cap=tuple(settings.frequency_cap) if settings.frequency_cap else None,
+            sent=tuple(parse_iso(t) for t in s.marketing_sent) if settings.frequency_cap else (),
+        )
+
+    async def _decide(self, inst: Instance, journey: Journey):
+        """The contact policy's decision for the send at ``inst.pos`` and the function that
+        ends this send's turn, deferring (a timer, kept in ``inst.wait``) as long as the
+        policy says so; (None, None) if the goal came meanwhile.
+
+        Marketing sends due at one instant decide one at a time, in the order of their
+        journeys' start (``Effects.send_turn``): each sees the sends before it in the cap."""
+        marketing = journey.message_class != TRANSACTIONAL
+        while True:
+            end_turn = await self.fx.send_turn(inst) if marketing else None
+            address = self.fx.state.profile.get("email")
+            try:
+                decision = decide_send("send", address, self._request(journey))
+            except BaseException:
+                if end_turn is not None:
+                    end_turn()
+                raise
+            if decision.action != DEFER:
+                return decision, end_turn
+            if end_turn is not None:
+                end_turn()
+            deadline = iso(decision.until)
+            wait = inst.wait
+            if wait is None or wait.get("pos") != inst.pos or wait.get("deadline") != deadline:
+                origin = str(self._step(inst, journey).origin)
+                inst.wait = {
+                    "pos": list(inst.pos),
+                    "kind": "defer",
+                    "deadline": deadline,
+                    "reason": decision.reason,
+                    "detail": decision.detail,
+                    "origin": origin,
+                }
+                self.fx.log(
+                    inst,
+                    "defer",
+                    template=self._step(inst, journey).template,
+                    until=deadline,
+                    reason=decision.reason,
+                    detail=decision.detail,
+                    origin=origin,
+                )
+            # Decide again at the deadline, or as soon as an event changes the customer
+            # (an unsubscribe while deferred stops the send).
+            seen = self.fx.state.events_processed
+            await self._sleep_until(
+                inst,
+                decision.until,
+                wake=lambda seen=seen: self.fx.state.events_processed != seen,
+            )
+            if inst.goal_reached:
+                return None, None
+
+    def _step(self, inst: Instance, journey: Journey):
+        return resolve_step(journey.steps, inst.pos)
+
+    async def _deliver(self, inst: Instance, journey: Journey, step, decision, end_turn):
         now = self.fx.now()
         ctx = self.context(inst, now)
         args = {name: evaluator.evaluate(e, ctx) for name, e in step.args.items()}
         settings = self.settings(journey)
+        transactional = journey.message_class == TRANSACTIONAL
         if step.kind == "send":
             # The activity signs the link ({token}) and fills in {customer_id}.
             address, unsubscribe = self.fx.state.profile.get("email"), settings.unsubscribe_url
+            if transactional:
+                unsubscribe = ""
         else:
             address, unsubscribe = step.address, ""
-        decision = decide_send(step.kind, address)
+        policy = decision is not None
+        if decision is None:
+            decision = decide_send(step.kind, address)
+        if policy:
+            inst.wait = None
+        if decision.action == SUPPRESS:
+            self.fx.log(
+                inst,
+                step.kind,
+                template=step.template,
+                to=address,
+                status="suppressed",
+                reason=decision.reason,
+                detail=decision.detail,
+                origin=str(step.origin),
+            )
+            advance(inst.pos)
+            return None
         if decision.action == SKIP:
             self.fx.log(
                 inst,
@@ -259,7 +455,17 @@ class Interpreter:
             unsubscribe_url=unsubscribe,
             sent_at=iso(now),
             public_url=settings.public_url if step.kind == "send" else "",
+            message_class=journey.message_class,
         )
+        reserved = ""
+        if policy:
+            if decision.action == SEND and not transactional:
+                # Counted now, before the send is awaited, so that the next send due at
+                # this instant sees it; given back if it does not go out.
+                reserved = iso(now)
+                self._count_sent(reserved)
+            if end_turn is not None:
+                end_turn()
         try:
             result: SendEmailResult = await self.fx.execute_activity(
                 SEND_EMAIL,
@@ -270,6 +476,8 @@ class Interpreter:
                 retry_policy=SEND_RETRY,
             )
         except ActivityError as err:
+            if reserved:
+                self._uncount_sent(reserved)
             return self._failed(step, err)
         fields = {
             "template": step.template,
@@ -278,6 +486,12 @@ class Interpreter:
             "status": result.status or "sent",
             "origin": str(step.origin),
         }
+        if policy and result.status in ("bounced", "suppressed"):
+            if reserved:
+                self._uncount_sent(reserved)
+            self._suppress(result.to or decision.to)
+            if result.status == "suppressed":
+                fields["reason"] = "bounced"
         if step.kind == "notify":
             fields["team"] = step.team
         if result.detail:
@@ -285,6 +499,25 @@ class Interpreter:
         self.fx.log(inst, step.kind, at=now, **fields)
         advance(inst.pos)
         return None
+
+    def _count_sent(self, at: str) -> None:
+        sent = self.fx.state.marketing_sent
+        sent.append(at)
+        if len(sent) > MARKETING_SENT_LIMIT:
+            del sent[: len(sent) - MARKETING_SENT_LIMIT]
+
+    def _uncount_sent(self, at: str) -> None:
+        sent = self.fx.state.marketing_sent
+        if at in sent:
+            sent.reverse()
+            sent.remove(at)
+            sent.reverse()
+
+    def _suppress(self, address: str) -> None:
+        """Suppress ``address`` for every later send of this customer (a hard bounce)."""
+        if not isinstance(address, str) or "@" not in address:
+            return
+        suppress_address(self.fx.state.suppressed, address)
 
     # ------------------------------------------------------------------ calling
 
@@ -374,3 +607,13 @@ class Interpreter:
             "failed",
             {"error": message, "error_type": error_type, "origin": str(step.origin)},
         )
+
+
+def suppress_address(suppressed: list[str], address: str) -> None:
+    """Add ``address`` (lower case) to a customer's suppression list, bounded."""
+    key = address_key(address)
+    if key in suppressed:
+        return
+    suppressed.append(key)
+    if len(suppressed) > SUPPRESSED_LIMIT:
+        del suppressed[: len(suppressed) - SUPPRESSED_LIMIT]

@@ -35,6 +35,11 @@ JOURNAL_VALUE_BYTES = 1024  # a journal field (a call result) longer than this i
 # (the rest are processed first), unless history is this many times its limit.
 INBOX_CARRY_BYTES = 256 * 1024
 INBOX_HISTORY_FACTOR = 4
+# Contact policy (CONTRACT.md §6): addresses suppressed after a hard bounce or complaint,
+# and the times of the marketing emails sent (what the frequency cap counts; a cap
+# counts at most dsl.contact.MAX_CAP_COUNT = 100 emails). ~20 x 60 + 100 x 22 bytes.
+SUPPRESSED_LIMIT = 20
+MARKETING_SENT_LIMIT = 100
 
 
 @dataclass
@@ -48,8 +53,9 @@ class Instance:
     pos: list = field(default_factory=lambda: [0])
     vars: dict = field(default_factory=dict)
     event: dict | None = None  # the event received by the innermost finished `wait for`
-    # What the step at ``pos`` waits for: {"pos": [...], "kind": "timer" | "event",
-    # "deadline": ISO, "event": type, "where": tree | None, "origin": "file:line:col"}
+    # What the step at ``pos`` waits for: {"pos": [...], "kind": "timer" | "event" | "defer",
+    # "deadline": ISO, "event": type, "where": tree | None, "origin": "file:line:col";
+    # "defer" (a send held by the contact policy) also has "reason" and "detail"}
     wait: dict | None = None
     received: dict | None = None  # set by the event router when `wait` is satisfied
     goal_reached: bool = False
@@ -75,6 +81,10 @@ class CustomerState:
     # Customer-wide settings (sender, unsubscribe link), from the latest lookup answer;
     # journeys pinned before they were customer state carry their own copy.
     settings: CustomerSettings = field(default_factory=CustomerSettings)
+    # Contact policy (CONTRACT.md §6; bounded by SUPPRESSED_LIMIT, MARKETING_SENT_LIMIT):
+    suppressed: list[str] = field(default_factory=list)  # addresses, lower case
+    marketing_sent: list[str] = field(default_factory=list)  # ISO times, oldest first
+    zone_warned: str = ""  # the invalid customer.timezone last reported (reported once)
 
 
 @dataclass

@@ -71,6 +71,10 @@ def describe_journey(journey, sender: str = "") -> list[str]:
     if reentry == "after":
         reentry += f" {short_duration(journey.reentry.seconds)}"
     lines.append(f"  reentry: {reentry}")
+    if journey.message_class == "transactional":
+        lines.append("  class: transactional")
+    elif journey.when_capped != "wait":
+        lines.append(f"  when_capped: {journey.when_capped}")
     # The sender is a customer-wide setting; journeys pinned before carry their own.
     lines.append(f"  sender: {journey.sender or sender}")
     lines.append("  steps:")
@@ -121,4 +125,7 @@ def _steps(steps, depth: int) -> list[str]:
             out.append(f"{pad}set {target} = {s.value.src}{at}")
         elif s.kind == "exit":
             out.append(f"{pad}exit{at}")
+        elif s.kind == "wait_until":
+            until = s.at.src if s.minutes is None else f"{s.minutes // 60:02d}:{s.minutes % 60:02d}"
+            out.append(f"{pad}wait until {until}{at}")
     return out

@@ -66,8 +66,12 @@ def _describe(a: dict) -> str:
     if action in ("send", "notify"):
         target = f"{a.get('team')} <{a.get('to')}>" if action == "notify" else a.get("to")
         status = "" if a.get("status") in ("sent", "duplicate") else f" [{a.get('status')}]"
+        if a.get("status") == "suppressed":
+            status = f" [suppressed: {a.get('reason')}]"
         subject = f'"{a.get("subject")}"' if a.get("subject") else ""
         return f"{action:<6} {a.get('template')} -> {target}: {subject}{status}"
+    if action == "defer":
+        return f"defer  {a.get('template')} until {a.get('until')}: {a.get('detail')}"
     if action == "call":
         return f"call   {a.get('activity')} -> {a.get('result')}"
     if action == "end":

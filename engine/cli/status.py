@@ -33,6 +33,9 @@ def format_status(status: dict, history: int = 10) -> str:
         wait = inst.get("waiting")
         if wait and wait["kind"] == "timer":
             where = f"waiting until {wait['deadline']} ({wait['origin']})"
+        elif wait and wait["kind"] == "defer":
+            # A send held by the contact policy (CONTRACT.md §6): until when, and why.
+            where = f"send waiting until {wait['deadline']}: {wait['detail']} ({wait['origin']})"
         elif wait:
             where = f"waiting for {wait['event']} until {wait['deadline']} ({wait['origin']})"
         else:
@@ -45,6 +48,8 @@ def format_status(status: dict, history: int = 10) -> str:
         lines.append(f"recent actions{shown if total > len(recent) else ''}:")
         for a in recent:
             detail = a.get("subject") or a.get("reason") or a.get("activity") or ""
+            if a["action"] == "defer":
+                detail = f"until {a.get('until')}: {a.get('detail', '')}"
             if a.get("status") not in (None, "sent"):
                 detail = f"[{a['status']}] {detail}".strip()
             extra = a.get("template") or ""

@@ -3,7 +3,10 @@
 In: ``SendEmailInput`` (``dsl.contract``, built by the workflow from a ``send`` / ``notify`` step), plus
 what the worker builds once: the templates folder, ``SmtpSettings`` and a ``Ledger``.
 Out: ``SendEmailResult`` with status ``sent``, ``duplicate`` (the ledger already had the
-key: nothing rendered, nothing sent) or ``bounced`` (the server refused with 5xx);
+key: nothing rendered, nothing sent), ``bounced`` (the server refused with 5xx; the
+address goes on the ledger's shared suppression list) or ``suppressed`` (the address is
+on that list: nothing rendered, nothing sent); with ``dkim`` set, every message is
+DKIM-signed (``engine.delivery.dkim``);
 ``ApplicationError`` type ``TemplateError`` (non-retryable; ``details[0]`` holds the
 ``TemplateRenderError`` fields template, line, message, reason) when the template fails,
 type ``SmtpUnavailable`` (retryable) when the mail server cannot take the message now, type
@@ -87,6 +90,7 @@ class EmailActivities:
         templates=None,
         renderer=None,
         links: Links | None = None,
+        dkim=None,
     ) -> None:
         self.templates = templates if templates is not None else FolderTemplates(templates_dir)
         # Signs unsubscribe links; without one (tests of other things), a shop page is
@@ -95,6 +99,7 @@ class EmailActivities:
         self.renderer = renderer
         self.smtp = SmtpClient(smtp)
         self.ledger = ledger
+        self.dkim = dkim  # an engine.delivery.dkim.DkimSigner, or None: messages unsigned
 
     async def _render(self, template: str, variables: dict):
         """Render off the event loop, in a render process under its time and memory limits."""
@@ -114,6 +119,17 @@ class EmailActivities:
             detail = f"already {known.status}" + (f": {known.detail}" if known.detail else "")
             return SendEmailResult("duplicate", known.message_id, known.subject, known.to, detail)
 
+        if inp.kind == "send":
+            # The shared suppression list: an address that hard-bounced for any customer
+            # id is not sent to again (CONTRACT.md §6).
+            known = await self._suppressed(inp.to)
+            if known is not None:
+                finish = self._finish(inp, "suppressed", "", "", f"bounced: {known}")
+                try:
+                    return await _with_heartbeats(finish)
+                except LedgerError as err:
+                    raise ApplicationError(str(err), type="LedgerUnavailable") from None
+        # Transactional email carries no unsubscribe link (CONTRACT.md §5, §6).
         variables = dict(inp.context)
         page_link, header_link = self._unsubscribe_links(inp)
         variables["unsubscribe_url"] = page_link
@@ -154,8 +170,23 @@ class EmailActivities:
             return result
         message_id = message["Message-ID"]
 
+        data = message.as_bytes()
+        if self.dkim is not None:
+            data = self.dkim.sign(data)
         delivery = _Delivery(self, inp, owner, lease, message_id, rendered.subject)
-        return await delivery.run(address_of(inp.sender), recipient, message.as_bytes())
+        return await delivery.run(address_of(inp.sender), recipient, data)
+
+    async def _suppressed(self, to: str) -> str | None:
+        try:
+            address = address_of(to)
+        except AddressError:
+            return None  # reported as bounced further on
+        try:
+            return await _with_heartbeats(self.ledger.suppressed(address))
+        except LedgerError as exc:
+            raise ApplicationError(
+                f"{exc}; nothing was sent, the next attempt tries again", type="LedgerUnavailable"
+            ) from None
 
     def _unsubscribe_links(self, inp: SendEmailInput) -> tuple[str, str]:
         """(``unsubscribe_url`` for the template, the ``List-Unsubscribe`` link): both empty
@@ -234,6 +265,8 @@ class _Delivery:
         try:
             await self.acts.smtp.send(envelope_from, [recipient], message, self._before_data)
         except SmtpBounceError as exc:
+            if self.inp.kind == "send":
+                await self._suppress(recipient, str(exc))
             return await self._record("bounced", str(exc))
         except SmtpUnavailableError as exc:
             # This attempt's transaction is over (even an ambiguous one): it sends no more,
@@ -246,6 +279,19 @@ class _Delivery:
             ) from None
         log.debug("sent %s as %s", key, self.message_id)
         return await self._record("sent", "")
+
+    async def _suppress(self, recipient: str, detail: str) -> None:
+        """Put a hard-bounced address on the shared list, retrying while the ledger is
+        slow (the workflow suppresses it for this customer from the result in any case)."""
+        for delay in (0.05, 0.2, 1.0, None):
+            try:
+                await self.acts.ledger.suppress(recipient, detail)
+                return
+            except LedgerError as exc:
+                if delay is None:
+                    log.warning("could not record the suppression of %s: %s", recipient, exc)
+                    return
+                await asyncio.sleep(delay)
 
     async def _before_data(self) -> None:
         """Right before DATA: renew the claim; stop if it is no longer this attempt's."""

@@ -3,7 +3,9 @@
 In: a ``DATABASE_URL`` (PostgreSQL, through psycopg 3) or a SQLite file path; the longest
 wait for the database (``LIFECYCLE_LEDGER_TIMEOUT`` seconds, default 5).
 Out: a ``Ledger`` with ``get(key) -> LedgerEntry | None``, ``claim(key, owner, lease) ->
-Claim``, ``release(key, owner)``, ``record(...)`` and ``close()``; ``LedgerError`` when the
+Claim``, ``release(key, owner)``, ``record(...)``, ``suppressed(address)`` /
+``suppress(address, detail)`` (the shared suppression list, ``<table>_suppressed``: an
+address that hard-bounced is suppressed for every customer id) and ``close()``; ``LedgerError`` when the
 database cannot answer within the timeout (locked, slow, unreachable).
 
 Activities run at least once: a worker that dies after SMTP's 250 and before the
@@ -98,6 +100,14 @@ class Ledger:
     ) -> None:
         raise NotImplementedError
 
+    async def suppressed(self, address: str) -> str | None:
+        """Why ``address`` (any case) is suppressed (the detail of its first hard bounce),
+        or None. Shared by every customer id that uses the address (CONTRACT.md §6)."""
+        return None
+
+    async def suppress(self, address: str, detail: str) -> None:
+        """Suppress ``address`` for every customer; the first detail is kept."""
+
     async def close(self) -> None:
         raise NotImplementedError
 
@@ -121,6 +131,10 @@ _ENTRY_TABLE = (
 )
 
 
+# Addresses that hard-bounced (5xx), for every customer id that uses them.
+_SUPPRESSION = "address TEXT PRIMARY KEY, detail TEXT NOT NULL, recorded_at TEXT NOT NULL"
+
+
 def _locked(what: str, timeout: float, exc: BaseException | None = None) -> LedgerError:
     detail = f": {exc}" if exc else ""
     return LedgerError(
@@ -138,6 +152,7 @@ class SqliteLedger(Ledger):
         self.path = Path(path)
         self.table = _check_table(table)
         self.claims = f"{self.table}_claim"
+        self.suppressions = f"{self.table}_suppressed"
         self.timeout = ledger_timeout() if timeout is None else timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection used from worker threads, one statement at a time.
@@ -153,6 +168,7 @@ class SqliteLedger(Ledger):
                 f"CREATE TABLE IF NOT EXISTS {self.claims} ("
                 "key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)"
             )
+            self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.suppressions} ({_SUPPRESSION})")
 
     def _run(self, what: str, work):
         # Waiting for this process's own connection counts toward the timeout too: a
@@ -230,6 +246,23 @@ class SqliteLedger(Ledger):
         row = (key, status, message_id, subject, to, detail, _now())
         await asyncio.to_thread(self._run, "a record", lambda c: self._record(c, row))
 
+    async def suppressed(self, address: str) -> str | None:
+        sql = f"SELECT detail FROM {self.suppressions} WHERE address = ?"
+
+        def work(c):
+            row = c.execute(sql, (address.strip().lower(),)).fetchone()
+            return row[0] if row else None
+
+        return await asyncio.to_thread(self._run, "a suppression lookup", work)
+
+    async def suppress(self, address: str, detail: str) -> None:
+        sql = (
+            f"INSERT INTO {self.suppressions} (address, detail, recorded_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(address) DO NOTHING"
+        )
+        row = (address.strip().lower(), detail, _now())
+        await asyncio.to_thread(self._run, "a suppression", lambda c: c.execute(sql, row))
+
     async def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -244,6 +277,7 @@ class PostgresLedger(Ledger):
         self.database_url = database_url
         self.table = _check_table(table)
         self.claims = f"{self.table}_claim"
+        self.suppressions = f"{self.table}_suppressed"
         self.timeout = ledger_timeout() if timeout is None else timeout
         self._conn = None
         self._lock = asyncio.Lock()
@@ -295,6 +329,7 @@ class PostgresLedger(Ledger):
                 f"CREATE TABLE IF NOT EXISTS {self.claims} ("
                 "key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)"
             )
+            await conn.execute(f"CREATE TABLE IF NOT EXISTS {self.suppressions} ({_SUPPRESSION})")
 
         await self._run("creating its tables", create)
         return self
@@ -351,6 +386,25 @@ class PostgresLedger(Ledger):
                 await conn.execute(f"DELETE FROM {self.claims} WHERE key = %s", (key,))
 
         await self._run("a record", work)
+
+    async def suppressed(self, address: str) -> str | None:
+        async def work(conn):
+            cur = await conn.execute(
+                f"SELECT detail FROM {self.suppressions} WHERE address = %s",
+                (address.strip().lower(),),
+            )
+            row = await cur.fetchone()
+            return row[0] if row else None
+
+        return await self._run("a suppression lookup", work)
+
+    async def suppress(self, address: str, detail: str) -> None:
+        sql = (
+            f"INSERT INTO {self.suppressions} (address, detail, recorded_at)"
+            " VALUES (%s, %s, %s) ON CONFLICT (address) DO NOTHING"
+        )
+        row = (address.strip().lower(), detail, _now())
+        await self._run("a suppression", lambda conn: conn.execute(sql, row))
 
     async def close(self) -> None:
         async with self._lock:

@@ -21,6 +21,7 @@ from temporalio.client import Client
 
 from engine.delivery.email_activity import EmailActivities
 from engine.delivery.ledger import Ledger, open_ledger
+from engine.delivery.signing import signer_from
 from engine.delivery.smtp import SmtpSettings
 from engine.delivery.unsubscribe import Links
 from engine.runtime.config import TASK_QUEUE
@@ -71,6 +72,7 @@ async def assemble(
             ledger,
             templates=store.template_source() if store.templates is not None else None,
             links=Links(load_keys(settings).secret, settings.public_url),
+            dkim=signer_from(settings),
         )
     except BaseException:
         await ledger.close()

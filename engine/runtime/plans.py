@@ -120,10 +120,16 @@ class PlanStore:
             journeys[name] = data
             by_trigger.setdefault(journey.trigger.key, []).append(data)
         self.journeys, self.by_trigger = journeys, by_trigger
+        ps = plan.settings
         self.settings = CustomerSettings(
-            sender=plan.settings.sender,
-            unsubscribe_url=plan.settings.unsubscribe_url,
-            public_url=plan.settings.public_url,
+            sender=ps.sender,
+            unsubscribe_url=ps.unsubscribe_url,
+            timezone=ps.timezone,
+            quiet_hours=list(ps.quiet_hours) if ps.quiet_hours else None,
+            frequency_cap=list(ps.frequency_cap) if ps.frequency_cap else None,
+            consent=ps.consent.tree if ps.consent is not None else None,
+            public_url=ps.public_url,
+            contact_policy=True,
         )
 
     def refresh(self) -> None:

@@ -318,6 +318,25 @@ VARIABLES: tuple[Variable, ...] = (
         "seconds an API request waits for Temporal to accept its events before answering 503 with `Retry-After`",
         _seconds_within(0, 60),
     ),
+    # DKIM signing (engine.delivery.signing): all three, or none
+    Variable(
+        "DKIM_DOMAIN",
+        "dkim_domain",
+        "",
+        "signing domain (`d=`) of the DKIM signature every email carries; with DKIM_SELECTOR and DKIM_KEY_FILE",
+    ),
+    Variable(
+        "DKIM_SELECTOR",
+        "dkim_selector",
+        "",
+        "DKIM selector (`s=`): the public key is published at `SELECTOR._domainkey.DOMAIN`",
+    ),
+    Variable(
+        "DKIM_KEY_FILE",
+        "dkim_key_file",
+        "",
+        "PEM file of the RSA private key that signs (keep it readable by the worker only)",
+    ),
     # Tests and tools
     Variable(
         "LIFECYCLE_READY_FILE",
@@ -379,6 +398,9 @@ class Settings:
     ready_file: str = ""
     fault_pause_after_send: float = 0.0
     debug: bool = False
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_key_file: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -106,6 +106,10 @@ class _Builder:
             return STEP, [f"notify {s.team}", f"with {s.template}", *_with(s.args)]
         if s.kind == "wait":
             return WAIT, [f"wait {human_duration(s.seconds)}"]
+        if s.kind == "wait_until":
+            if s.minutes is not None:
+                return WAIT, [f"wait until {s.minutes // 60:02d}:{s.minutes % 60:02d}"]
+            return WAIT, [f"wait until {s.at.src}"]
         if s.kind == "wait_for":
             where = [f"where {s.where.src}"] if s.where is not None else []
             return DECISION, [f"wait for {s.event}", *where, f"within {human_duration(s.seconds)}"]

@@ -27,7 +27,7 @@ from dsl.clock import parse_iso, parse_offset
 from engine.runtime.client import parse_event
 from engine.runtime.config import binary_path, customer_workflow_id
 
-PUBLIC_ACTIONS = ("send", "notify", "call", "end")
+PUBLIC_ACTIONS = ("send", "notify", "call", "end", "defer")  # defer: CONTRACT.md §6
 
 
 class SimulationError(ValueError):
@@ -89,6 +89,16 @@ class SimulationResult:
                 line.update(template=a.get("template"), to=a.get("to"), subject=a.get("subject"))
                 if a.get("status") not in (None, "sent", "duplicate"):
                     line["status"] = a["status"]
+                    if a.get("reason"):  # suppressed: why (CONTRACT.md §6)
+                        line["reason"] = a["reason"]
+            elif a["action"] == "defer":
+                # A send held by the contact policy: it appears again when it is sent.
+                line.update(
+                    template=a.get("template"),
+                    until=a.get("until"),
+                    reason=a.get("reason"),
+                    detail=a.get("detail"),
+                )
             elif a["action"] == "call":
                 line["activity"] = a.get("activity")
             else:
@@ -141,12 +151,15 @@ async def simulate(
     history_limit: int | None = None,
     env=None,
     send_heartbeat_seconds: float | None = None,
+    smtp_reject: Callable[[str], str | None] | None = None,
 ) -> SimulationResult:
     """Run ``events`` through the real workflows and activities until ``until`` past
     ``start``. ``env``: a time-skipping ``WorkflowEnvironment`` to run on (its customers'
     workflows are terminated at the end, so the next simulation on it starts afresh);
     default: a fresh one, shut down at the end. ``send_heartbeat_seconds``: the send
-    activity's heartbeat timeout for the customers this run starts (tests)."""
+    activity's heartbeat timeout for the customers this run starts (tests).
+    ``smtp_reject``: the capturing server refuses a recipient for which it returns a
+    reply such as ``"550 5.1.1 no such user"`` (tests of hard bounces)."""
     from engine.delivery.smtp import SmtpSettings
     from engine.runtime.assembly import assemble
     from engine.runtime.plans import PlanStore
@@ -157,7 +170,7 @@ async def simulate(
     end_at = start + until
     work = Path(tempfile.mkdtemp(prefix="lifecycle-sim-"))
     restore_data = override("LIFECYCLE_DATA", str(work))  # custom activities write here
-    sink = SmtpSink()
+    sink = SmtpSink(reject=smtp_reject) if smtp_reject is not None else SmtpSink()
     sink.start()
     own_env = env is None
     try:

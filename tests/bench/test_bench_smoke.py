@@ -47,3 +47,9 @@ def test_api_bench_compares_the_api_with_direct_signal_with_start():
     out = run_bench("bench_api.py", "--events", "60")
     assert "ratio api batch of 100/direct:" in out
     assert "ratio api single/direct:" in out
+
+
+def test_policy_bench_runs_both_sides_with_the_same_emails():
+    out = run_bench("bench_policy.py", "--customers", "2", "--repeats", "1")
+    assert "2 customers x 10 sends, best of 1" in out
+    assert "ratio (rate with / without):" in out

@@ -2,12 +2,14 @@
 ``python -m tests.workflows.record_histories LABEL`` (LABEL names the interpreter version,
 e.g. the newest ``workflow.patched`` id).
 
-Two scenarios, each run on the time-skipping server, each customer's every run saved to
+Three scenarios, each run on the time-skipping server, each customer's every run saved to
 tests/workflows/histories/:
 - the shipped rules over the sample events (``samples/events.jsonl``);
 - ``PATHS``: one journey that walks every interpreter path (send, notify, call, both
   branches of ``wait for``, ``if``, ``exit``, a goal, a plain timer) and a customer with a
-  tiny history limit whose runs drain and continue as new while journeys wait.
+  tiny history limit whose runs drain and continue as new while journeys wait;
+- ``POLICY`` (``… LABEL policy``): the contact policy's paths (quiet hours, the cap,
+  ``wait until``, consent, an unsubscribe, a transactional journey).
 Commit new files when the interpreter changes; never overwrite old ones, since replaying
 them is what proves a change is safe for journeys already in flight.
 """
@@ -77,6 +79,45 @@ PATHS_CAN_EVENTS = [("+0s", "c-can", "go", {})] + [
 ]
 
 
+# The contact policy (contact-policy-v1): quiet hours, the cap deferring across two
+# journeys, `wait until`, consent, an unsubscribe mid-journey and a transactional journey.
+POLICY_RULES = """
+settings:
+  sender: "Acme <hello@acme.test>"
+  timezone: "Europe/Berlin"
+  quiet_hours: "21:00-08:00"
+  frequency_cap: "2 per 1 day"
+  consent: customer.marketing_opt_in
+journeys:
+  promo:
+    trigger: go
+    steps:
+      - send t
+      - send t
+      - wait until 09:30
+      - send t
+      - wait 1 day
+      - send t
+  other:
+    trigger: go
+    when_capped: skip
+    steps:
+      - send t
+  receipt:
+    trigger: order.placed
+    class: transactional
+    steps:
+      - wait until trigger.at
+      - send t
+"""
+
+POLICY_EVENTS = [
+    ("+22h", "c-pol", "go", {"marketing_opt_in": True}),
+    ("+23h", "c-pol", "order.placed", {}),
+    ("+2d", "c-pol", "customer.unsubscribed", {}),
+]
+
+
 def _events(rows, start):
     lines = [
         json.dumps(
@@ -124,10 +165,26 @@ async def record_paths(start: datetime) -> dict:
     return histories
 
 
+async def record_policy(start: datetime) -> dict:
+    rules, templates = paths_folders()
+    (rules / "paths.yaml").write_text(POLICY_RULES)
+    result = await simulate(
+        _events(POLICY_EVENTS, start),
+        rules,
+        templates,
+        start,
+        timedelta(days=5),
+        keep_histories=True,
+    )
+    return result.histories
+
+
 async def main(label: str, scenario: str) -> None:
     start = datetime(2030, 1, 1, tzinfo=UTC)
     if scenario == "paths":
         histories = await record_paths(start)
+    elif scenario == "policy":
+        histories = await record_policy(start)
     else:
         events = read_events("samples/events.jsonl", start)
         result = await simulate(
