@@ -170,6 +170,15 @@ async def simulate(
     end_at = start + until
     work = Path(tempfile.mkdtemp(prefix="lifecycle-sim-"))
     restore_data = override("LIFECYCLE_DATA", str(work))  # custom activities write here
+    # Marketing email in a simulation carries the unsubscribe link a local deployment
+    # would: the API's default address, unless LIFECYCLE_PUBLIC_URL says otherwise.
+    from engine.runtime.settings import setting
+
+    restore_public = (
+        override("LIFECYCLE_PUBLIC_URL", f"http://127.0.0.1:{setting('api_port')}")
+        if not setting("public_url")
+        else (lambda: None)
+    )
     sink = SmtpSink(reject=smtp_reject) if smtp_reject is not None else SmtpSink()
     sink.start()
     own_env = env is None
@@ -207,6 +216,7 @@ async def simulate(
     finally:
         sink.stop()
         restore_data()
+        restore_public()
         shutil.rmtree(work, ignore_errors=True)
 
 
