@@ -91,6 +91,21 @@ def read_outbox(outbox: Path, seen: set[str]) -> list[tuple[Path, object]]:
     return new
 
 
+def email_line(to: str, subject: str, width: int | None = None) -> str:
+    """One email of the summary: the recipient in a 32-column field, then the subject, both
+    cut to fit the terminal (``width``, default its width) so long ones keep the columns;
+    a folded header's line break is read as the space it stands for."""
+    import shutil
+
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    room = max(20, width - 2 - 32 - 1)
+    return f"  {_fit(' '.join(to.split()), 32):<32} {_fit(' '.join(subject.split()), room)}"
+
+
+def _fit(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
 async def send_all(events: list[dict]) -> list[str]:
     from engine.runtime.client import connect, parse_event, send_event
 
@@ -139,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         time.sleep(0.3)
     for path, msg in arrived:
-        print(f"  {msg['To']:<32} {msg['Subject']}\n      {path}")
+        print(f"{email_line(str(msg['To']), str(msg['Subject']))}\n      {path}")
     if not arrived:
         print("  none arrived within 60 s; see var/worker.log")
     if events:
