@@ -4,7 +4,8 @@ In: a journey name, ``--rules``/``--templates`` folders, ``--format mermaid|svg`
 ``--out FILE``.
 Out: Mermaid flowchart text (default) or an SVG document, on stdout or written to
 ``--out``, and ``ExitCode.OK``; compile problems or an unknown journey (with a
-did-you-mean hint) on stderr and ``ExitCode.PROBLEMS``.
+did-you-mean hint) on stderr and ``ExitCode.PROBLEMS``. Without a journey name: the list of
+journeys (``engine.cli.journeys.list_journeys``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from pathlib import Path
 from engine.cli import ExitCode
 from engine.cli.journeys import list_journeys
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+
+EXAMPLES = (
+    "lifecycle graph welcome-series",
+    "lifecycle graph welcome-series --format svg --out var/welcome.svg",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,8 @@
 In: a journey name, ``--rules``/``--templates`` folders and ``--json``.
 Out: the plan as an indented outline (or JSON with ``--json``) on stdout and
 ``ExitCode.OK``; compile problems or an unknown journey (with a did-you-mean hint) on
-stderr and ``ExitCode.PROBLEMS``.
+stderr and ``ExitCode.PROBLEMS``. Without a journey name: the list of journeys
+(``engine.cli.journeys.list_journeys``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from dsl.clock import short_duration
 from engine.cli import ExitCode
 from engine.cli.journeys import list_journeys
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+
+EXAMPLES = (
+    "lifecycle show",
+    "lifecycle show welcome-series",
+    "lifecycle show welcome-series --json",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
