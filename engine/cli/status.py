@@ -18,6 +18,10 @@ EXAMPLES = (
 )
 
 
+# How long to wait for a worker to answer; a running worker answers in milliseconds.
+STATUS_WAIT = 5.0
+
+
 def add_arguments(p) -> None:
     p.add_argument("customer_id")
     p.add_argument("--json", action="store_true", help="print the raw status as JSON")
@@ -75,7 +79,7 @@ async def _run(args) -> ExitCode:
 
     try:
         client = await connect(args.address, args.namespace, wait=CLI_CONNECT_WAIT)
-        status = await get_status(client, args.customer_id)
+        status = await get_status(client, args.customer_id, timeout=STATUS_WAIT)
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return ExitCode.FAILURE

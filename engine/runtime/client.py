@@ -31,6 +31,7 @@ __all__ = [
     "connect",
     "diagnose",
     "get_status",
+    "workers_polling",
     "parse_event",
     "send_event",
 ]
@@ -100,9 +101,29 @@ async def already_seen(client, event: Event | dict, timeout: float = 2.0) -> boo
         return None
 
 
-async def get_status(client, customer_id: str) -> dict:
+async def get_status(client, customer_id: str, timeout: float | None = None) -> dict:
+    """The entity's ``status`` query; ``timeout`` seconds bound the wait for a worker to
+    answer (default: the SDK's), after which ``RPCError`` (``diagnose`` says why)."""
     handle = client.get_workflow_handle(customer_workflow_id(customer_id))
-    return await handle.query("status")
+    rpc_timeout = timedelta(seconds=timeout) if timeout else None
+    return await handle.query("status", rpc_timeout=rpc_timeout)
+
+
+async def workers_polling(client, task_queue: str = TASK_QUEUE) -> int:
+    """How many workers recently polled ``task_queue`` for workflow tasks (Temporal keeps
+    a poller for a few minutes after its last poll)."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    answer = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(answer.pollers)
 
 
 async def diagnose(client, customer_id: str) -> str:
@@ -132,6 +153,12 @@ async def diagnose(client, customer_id: str) -> str:
             f"customer {customer_id!r} is FAILING: its workflow task failed"
             f"{f' {attempt - 1} times' if attempt > 1 else ''}: {cause or 'unknown error'}"
             " (events for it are kept and processed once the cause is fixed)"
+        )
+    if not await workers_polling(client):
+        return (
+            f"customer {customer_id!r} did not answer: no worker is running (nothing polls the"
+            f" task queue {TASK_QUEUE!r}); start one with `python worker.py` or `./run`"
+            " (its events are kept until then)"
         )
     return f"customer {customer_id!r} did not answer (it may be between runs; try again)"
 

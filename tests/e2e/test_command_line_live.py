@@ -186,3 +186,39 @@ async def test_the_python_example_of_the_operations_page_runs_as_written(deploym
     assert done.stdout == "sent to customer-c-42\n"
     st = await wait_until(lambda: status("c-42", deployment["port"]), 30, "customer c-42")
     assert st["events_processed"] >= 1
+
+
+async def test_without_a_worker_events_are_kept_and_status_says_to_start_one(tmp_path):
+    """Temporal up, no worker (a fresh server: nothing has ever polled it)."""
+    from .conftest import kill9, start_temporal
+
+    server = start_temporal(tmp_path / "temporal")
+    try:
+        address = {"TEMPORAL_ADDRESS": server.address}
+        event = json.dumps({"id": "e-1", "type": "test.hello", "customer_id": "c-1"})
+
+        def run(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [str(BIN / "lifecycle"), *args],
+                cwd=REPO,
+                env=shell_env(**address, LIFECYCLE_RULES=str(RULES)),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        assert run("send-event", event).stdout == "sent e-1 test.hello -> customer-c-1\n"
+        again = run("send-event", event)
+        assert again.returncode == 0
+        assert again.stdout == "sent e-1 test.hello -> customer-c-1\n"
+        assert again.stderr.startswith("note: no worker answered, so duplicates")
+        st = run("status", "c-1")
+        assert st.returncode == 1
+        assert st.stderr == (
+            "error: customer 'c-1' did not answer: no worker is running (nothing polls the"
+            " task queue 'lifecycle'); start one with `python worker.py` or `./run`"
+            " (its events are kept until then)\n"
+        )
+    finally:
+        server.stop()
+        kill9(server.process)
