@@ -84,6 +84,13 @@ def run(args) -> ExitCode:
     return asyncio.run(_send(events, args))
 
 
+# Event types the engine itself acts on whatever the rules say (CONTRACT.md §5, §6): no
+# note for them. ``identify`` is what a Segment identify call becomes: a profile update.
+ENGINE_EVENT_TYPES = frozenset(
+    {"identify", "customer.unsubscribed", "customer.resubscribed", "email.complained"}
+)
+
+
 def unknown_type_notes(events: list[tuple[str, dict]], rules: str | None) -> list[str]:
     """A note per event type that no journey starts on, ends on or waits for, with a
     did-you-mean against the journeys' triggers; none when the rules cannot be read."""
@@ -104,7 +111,7 @@ def unknown_type_notes(events: list[tuple[str, dict]], rules: str | None) -> lis
     notes, done = [], set()
     for where, event in events:
         etype = event["type"]
-        if etype in every or etype in done:
+        if etype in every or etype in done or etype in ENGINE_EVENT_TYPES:
             continue
         done.add(etype)
         hint = did_you_mean(etype, known["trigger"]) or did_you_mean(etype, every)

@@ -21,6 +21,11 @@ from engine.tools.smtp_sink import free_port
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "tests" / "e2e" / "fixtures" / "rules"
 TEMPLATES = ROOT / "tests" / "e2e" / "fixtures" / "templates"
+TRIGGERS = {
+    m
+    for f in RULES.glob("*.yaml")
+    for m in re.findall(r"^    trigger: (\S+)$", f.read_text(), re.M)
+}
 
 
 def lifecycle(*args: str, env: dict | None = None, timeout: float = 120, **kw):
@@ -257,3 +262,26 @@ def test_the_email_summary_keeps_its_columns_with_long_subjects():
     } == {35}
     assert lines[1].endswith("…")
     assert lines[2] == "  someone-with-a-very-long-addres… Hi"
+
+
+def test_send_event_notes_only_types_nothing_uses():
+    from engine.cli.send_event import unknown_type_notes
+
+    events = [
+        ("events.jsonl:1", {"type": "test.hello"}),  # a trigger
+        ("events.jsonl:2", {"type": "test.helo"}),
+        ("events.jsonl:3", {"type": "test.helo"}),  # one note per type
+        ("events.jsonl:4", {"type": "customer.unsubscribed"}),  # the engine acts on it
+        ("events.jsonl:5", {"type": "page.viewed"}),
+    ]
+    notes = unknown_type_notes(events, str(RULES))
+    tail = " (it is sent anyway: its customer part still updates the profile)\n"
+    assert notes[0] == (
+        f"events.jsonl:2: note: no journey in {RULES} starts on 'test.helo', and none waits"
+        f" for it{tail}hint: did you mean 'test.hello'?"
+    )
+    assert notes[1].startswith(
+        f"events.jsonl:5: note: no journey in {RULES} starts on 'page.viewed'"
+    )
+    assert notes[1].endswith("hint: journeys start on: " + ", ".join(sorted(TRIGGERS)))
+    assert len(notes) == 2
