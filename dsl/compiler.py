@@ -22,6 +22,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dsl import ast, ir
 from dsl.addresses import AddressError, address_of
@@ -388,7 +389,7 @@ class _Compiler:
         seen: dict[str, Text] = {}
         for rules_file in files:
             raw = rules_file.settings
-            for key in ("sender", "unsubscribe_url"):
+            for key in ("sender", "unsubscribe_url", "public_url"):
                 text = getattr(raw, key)
                 if text is None:
                     continue
@@ -401,6 +402,8 @@ class _Compiler:
                     )
                     continue
                 if key == "sender" and not self.address_ok(text, "settings.sender"):
+                    continue
+                if key != "sender" and not self.url_ok(text, f"settings.{key}"):
                     continue
                 seen[key] = text
                 setattr(self.settings, key, text.value)
@@ -422,6 +425,26 @@ class _Compiler:
                     continue
                 self.team_origin[team.value] = team
                 self.settings.teams[team.value] = address.value
+
+    def url_ok(self, text: Text, what: str) -> bool:
+        """An http(s) address (``public_url``: no query; ``unsubscribe_url`` may have one)."""
+        parts = urlsplit(text.value)
+        if parts.scheme in ("http", "https") and parts.netloc and not parts.fragment:
+            if what != "settings.public_url" or not parts.query:
+                return True
+        example = (
+            "https://mail.example.com"
+            if what == "settings.public_url"
+            else "https://example.com/unsubscribe?t={token}"
+        )
+        self.error(
+            text,
+            f"{what} must be an http(s) address, like {example}",
+            0,
+            "settings.public_url is where customers reach `lifecycle serve`; "
+            "settings.unsubscribe_url is a page of your own ({token}, {customer_id} are filled in)",
+        )
+        return False
 
     def address_ok(self, text: Text, what: str) -> bool:
         """One strict address (the same check as at send time), else a problem here: a

@@ -60,8 +60,14 @@ class SendEmailInput:
     customer_id: str
     journey: str
     context: dict = field(default_factory=dict)
+    # The shop's own unsubscribe page (settings.unsubscribe_url; the activity fills in
+    # {token} and {customer_id}); sends recorded before public_url existed had
+    # {customer_id} filled in already.
     unsubscribe_url: str = ""
     sent_at: str = ""  # ISO 8601 UTC from workflow.now(): the Date header
+    public_url: str = ""  # settings.public_url: where `lifecycle serve` is reached
+    # "marketing" (List-Unsubscribe, unsubscribe_url) | "transactional" (neither)
+    message_class: str = "marketing"
 
 
 @dataclass
@@ -104,7 +110,8 @@ class CustomerSettings:
     kept in the customer's state, refreshed by each lookup."""
 
     sender: str = ""
-    unsubscribe_url: str = ""  # "{customer_id}" is replaced with the customer's id
+    unsubscribe_url: str = ""  # a shop's own page; "{customer_id}" / "{token}" are filled in
+    public_url: str = ""  # where customers reach `lifecycle serve` (links /u/{token})
 
 
 @dataclass
@@ -237,7 +244,7 @@ def _decode(text: str, where: str) -> Any:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_EVENT_BYTES:
         raise EventError(_too_big(size, where))
-    if _max_depth(text) > MAX_EVENT_DEPTH:
+    if max_depth(text) > MAX_EVENT_DEPTH:
         raise EventError(_too_deep(where))
     try:
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
@@ -251,7 +258,7 @@ def _decode(text: str, where: str) -> Any:
         raise EventError(f"{where}: error: not a usable JSON number: {err}") from None
 
 
-def _max_depth(text: str) -> int:
+def max_depth(text: str) -> int:
     """How deeply brackets nest in ``text`` (JSON or not), in one linear pass."""
     depth = deepest = 0
     in_string, escaped = False, -1  # escaped: the index of the character after a backslash

@@ -191,9 +191,12 @@ class Journey:
 class Settings:
     sender: str = "Lifecycle <lifecycle@localhost>"
     teams: dict[str, str] = field(default_factory=dict)
-    # Link put in every customer email (footer and List-Unsubscribe header);
-    # "{customer_id}" is replaced with the customer's id.
-    unsubscribe_url: str = "https://example.test/unsubscribe/{customer_id}"
+    # A shop's own unsubscribe page (templates' unsubscribe_url); "{customer_id}" and
+    # "{token}" (the signed token) are filled in. Empty: the API's page under public_url.
+    unsubscribe_url: str = ""
+    # Where customers reach `lifecycle serve`: every marketing email links to
+    # {public_url}/u/{token} (List-Unsubscribe, one-click). Empty: LIFECYCLE_PUBLIC_URL.
+    public_url: str = ""
 
 
 @dataclass

@@ -24,7 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from dsl.errors import RulesError, did_you_mean
 
 TOP_KEYS = ("settings", "journeys")
-SETTINGS_KEYS = ("sender", "teams", "unsubscribe_url")
+SETTINGS_KEYS = ("sender", "teams", "unsubscribe_url", "public_url")
 JOURNEY_KEYS = ("description", "trigger", "when", "goal", "key", "reentry", "steps")
 WAIT_FOR_KEYS = ("received", "timeout")
 MAX_NESTING = 64  # YAML collections inside each other
@@ -124,6 +124,7 @@ class RawSettings:
     sender: Text | None = None
     teams: list[tuple[Text, Text]] = field(default_factory=list)
     unsubscribe_url: Text | None = None
+    public_url: Text | None = None
 
 
 @dataclass

@@ -231,10 +231,8 @@ class Interpreter:
         args = {name: evaluator.evaluate(e, ctx) for name, e in step.args.items()}
         settings = self.settings(journey)
         if step.kind == "send":
-            address = self.fx.state.profile.get("email")
-            unsubscribe = settings.unsubscribe_url.replace(
-                "{customer_id}", self.fx.state.customer_id
-            )
+            # The activity signs the link ({token}) and fills in {customer_id}.
+            address, unsubscribe = self.fx.state.profile.get("email"), settings.unsubscribe_url
         else:
             address, unsubscribe = step.address, ""
         decision = decide_send(step.kind, address)
@@ -260,6 +258,7 @@ class Interpreter:
             context=self._template_context(inst, args),
             unsubscribe_url=unsubscribe,
             sent_at=iso(now),
+            public_url=settings.public_url if step.kind == "send" else "",
         )
         try:
             result: SendEmailResult = await self.fx.execute_activity(

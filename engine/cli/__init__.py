@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "run events through the real workflows on simulated time",
     "preview": "render a template with a sample customer",
     "graph": "draw a journey (Mermaid flowchart or SVG; no name: list the journeys)",
+    "serve": "run the HTTP API (events, Segment, customers, unsubscribe links)",
 }
 
 DESCRIPTION = "lifecycle: customer-lifecycle journeys (rules in rules/, emails in templates/)."
@@ -49,6 +50,7 @@ examples:
                          "customer": {"email": "ann@example.test"}}'
                                          send an event to the running worker
   lifecycle status c-1                   a customer's profile and journeys
+  lifecycle serve --port 8080            the HTTP API (docs/api.md)
 
 lifecycle COMMAND --help says more about each; docs/operations.md covers settings.
 """

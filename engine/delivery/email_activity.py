@@ -49,6 +49,7 @@ import time
 import uuid
 from collections.abc import Awaitable
 from pathlib import Path
+from urllib.parse import quote
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -58,6 +59,7 @@ from engine.delivery.ledger import Claim, Ledger, LedgerError
 from engine.delivery.message import AddressError, TemplateRenderError, address_of, build_message
 from engine.delivery.smtp import SmtpBounceError, SmtpClient, SmtpSettings, SmtpUnavailableError
 from engine.delivery.templates import FolderTemplates
+from engine.delivery.unsubscribe import Links
 
 FAULT_PAUSE_ENV = "LIFECYCLE_FAULT_PAUSE_AFTER_SEND"
 HEARTBEAT_EVERY = 5.0  # seconds at most; a third of the heartbeat timeout when that is shorter
@@ -84,8 +86,12 @@ class EmailActivities:
         ledger: Ledger,
         templates=None,
         renderer=None,
+        links: Links | None = None,
     ) -> None:
         self.templates = templates if templates is not None else FolderTemplates(templates_dir)
+        # Signs unsubscribe links; without one (tests of other things), a shop page is
+        # used as given and no /u/ link is made.
+        self.links = links
         self.renderer = renderer
         self.smtp = SmtpClient(smtp)
         self.ledger = ledger
@@ -109,7 +115,8 @@ class EmailActivities:
             return SendEmailResult("duplicate", known.message_id, known.subject, known.to, detail)
 
         variables = dict(inp.context)
-        variables["unsubscribe_url"] = inp.unsubscribe_url if inp.kind == "send" else ""
+        page_link, header_link = self._unsubscribe_links(inp)
+        variables["unsubscribe_url"] = page_link
         try:
             rendered = await self._render(inp.template, variables)
         except TemplateRenderError as exc:
@@ -127,7 +134,7 @@ class EmailActivities:
                 idempotency_key=inp.idempotency_key,
                 journey=inp.journey,
                 customer_id=inp.customer_id,
-                unsubscribe_url=inp.unsubscribe_url if inp.kind == "send" else "",
+                unsubscribe_url=header_link,
                 sent_at=inp.sent_at,
             )
             recipient = address_of(inp.to)
@@ -149,6 +156,16 @@ class EmailActivities:
 
         delivery = _Delivery(self, inp, owner, lease, message_id, rendered.subject)
         return await delivery.run(address_of(inp.sender), recipient, message.as_bytes())
+
+    def _unsubscribe_links(self, inp: SendEmailInput) -> tuple[str, str]:
+        """(``unsubscribe_url`` for the template, the ``List-Unsubscribe`` link): both empty
+        for a notify or a transactional email (CONTRACT.md §5)."""
+        if inp.kind != "send" or inp.message_class == "transactional":
+            return "", ""
+        if self.links is None:
+            page = inp.unsubscribe_url.replace("{customer_id}", quote(inp.customer_id, ""))
+            return page, page
+        return self.links.for_customer(inp.customer_id, inp.public_url, inp.unsubscribe_url)
 
     async def _claim(self, key: str, owner: str, lease: float) -> Claim:
         """Claim ``key`` for this attempt or fail retryably; never sends."""

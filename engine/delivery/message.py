@@ -26,6 +26,7 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import SecurityError
@@ -251,6 +252,13 @@ def _date_header(sent_at: str) -> str:
     return format_datetime(when.astimezone(UTC))
 
 
+# Headers set with set_raw are written as given (never refolded into encoded words); the
+# others are header objects and fold as usual.
+_POLICY = policy.SMTP.clone(refold_source="none")
+_URL_CHARS = "!#$%&'()*+,-./:;=?@[]_~"
+_URL_SAFE = re.compile(r"[A-Za-z0-9!#$%&'()*+,\-./:;=?@\[\]_~]+")
+
+
 def build_message(
     rendered: RenderedEmail,
     *,
@@ -268,7 +276,7 @@ def build_message(
     they go into the headers as checked, never repaired."""
     address_of(to)
     address_of(sender)
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = sender.strip()
     msg["To"] = to.strip()
     msg["Subject"] = clean_header(rendered.subject)
@@ -280,7 +288,12 @@ def build_message(
         msg["X-Lifecycle-Customer"] = clean_header(customer_id)
     if unsubscribe_url:
         # RFC 8058 one-click unsubscribe, which large mailbox providers require.
-        msg["List-Unsubscribe"] = f"<{clean_header(unsubscribe_url)}>"
+        # Set raw: a link longer than a line would otherwise be refolded into an RFC 2047
+        # encoded word, which mailbox providers do not decode (no one-click button).
+        link = clean_header(unsubscribe_url)
+        if not _URL_SAFE.fullmatch(link):
+            link = quote(link, safe=_URL_CHARS)
+        msg.set_raw("List-Unsubscribe", f"<{link}>")
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(clean_body(rendered.text) or " ")
     msg.add_alternative(clean_body(rendered.html), subtype="html")

@@ -22,7 +22,9 @@ from temporalio.client import Client
 from engine.delivery.email_activity import EmailActivities
 from engine.delivery.ledger import Ledger, open_ledger
 from engine.delivery.smtp import SmtpSettings
+from engine.delivery.unsubscribe import Links
 from engine.runtime.config import TASK_QUEUE
+from engine.runtime.keys import load_keys
 from engine.runtime.plans import PlanStore
 from engine.runtime.settings import Settings
 from engine.runtime.worker import EngineWorker, build_worker
@@ -68,6 +70,7 @@ async def assemble(
             smtp,
             ledger,
             templates=store.template_source() if store.templates is not None else None,
+            links=Links(load_keys(settings).secret, settings.public_url),
         )
     except BaseException:
         await ledger.close()

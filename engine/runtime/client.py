@@ -45,6 +45,7 @@ async def send_event(
     history_limit: int | None = None,
     allow_offset: bool = False,
     send_heartbeat_seconds: float | None = None,
+    rpc_timeout: float | None = None,
 ) -> str:
     """Deliver one event to its customer's entity, starting it if needed; returns the id.
 
@@ -52,7 +53,8 @@ async def send_event(
     ``clock_offset`` (seconds, simulations only) applies when this starts the entity;
     ``allow_offset`` (simulations only) lets ``at`` be an offset such as ``+2d``;
     ``send_heartbeat_seconds`` (tests) the send activity's heartbeat timeout when this starts
-    the entity (default 15 s: how soon a send on a worker that died is retried)."""
+    the entity (default 15 s: how soon a send on a worker that died is retried);
+    ``rpc_timeout`` (seconds) bounds the wait for Temporal (the API answers 503 after it)."""
     from workflows.customer import CustomerWorkflow
     from workflows.state import CustomerInput
 
@@ -72,6 +74,7 @@ async def send_event(
         task_queue=task_queue,
         start_signal="event",
         start_signal_args=[event],
+        **({"rpc_timeout": timedelta(seconds=rpc_timeout)} if rpc_timeout else {}),
     )
     return workflow_id
 
@@ -215,22 +218,13 @@ def _settle_before_exit() -> None:
     time.sleep(_SETTLE_SECONDS)
 
 
-async def connect(
-    address: str | None = None, namespace: str | None = None, wait: float = 10.0
-) -> Client:
-    """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings
-    (the embedded server's ``LIFECYCLE_TEMPORAL_PORT`` when ``TEMPORAL_ADDRESS`` is unset),
-    retrying for ``wait`` seconds (a server still starting); then ``TemporalUnreachable``.
-    Command-line tools pass ``CLI_CONNECT_WAIT``."""
-    import time
-
+def connect_options(settings=None) -> tuple[str, dict]:
+    """(address, keyword arguments of ``Client.connect``) from the settings: namespace, TLS,
+    API key."""
     from engine.runtime.settings import Settings
 
-    settings = Settings.from_env()
-    configured = bool(address or settings.temporal_address)
-    address = address or settings.temporal_target
-    namespace = namespace or settings.temporal_namespace
-    kwargs: dict = {}
+    settings = settings if settings is not None else Settings.from_env()
+    kwargs: dict = {"namespace": settings.temporal_namespace}
     api_key = settings.temporal_api_key
     cert, key = settings.temporal_tls_cert, settings.temporal_tls_key
     if cert and key:
@@ -243,6 +237,26 @@ async def connect(
         kwargs["tls"] = True
     if api_key:
         kwargs["api_key"] = api_key
+    return settings.temporal_target, kwargs
+
+
+async def connect(
+    address: str | None = None, namespace: str | None = None, wait: float = 10.0
+) -> Client:
+    """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings
+    (the embedded server's ``LIFECYCLE_TEMPORAL_PORT`` when ``TEMPORAL_ADDRESS`` is unset),
+    retrying for ``wait`` seconds (a server still starting); then ``TemporalUnreachable``.
+    Command-line tools pass ``CLI_CONNECT_WAIT``."""
+    import time
+
+    from engine.runtime.settings import Settings
+
+    settings = Settings.from_env()
+    target, kwargs = connect_options(settings)
+    configured = bool(address or settings.temporal_address)
+    address = address or target
+    if namespace:
+        kwargs["namespace"] = namespace
     global _settle_registered
     if not _settle_registered:
         import atexit
@@ -254,9 +268,7 @@ async def connect(
         left = deadline - time.monotonic()
         try:
             # Bounded even when something accepts the connection and never answers.
-            return await asyncio.wait_for(
-                Client.connect(address, namespace=namespace, **kwargs), max(left, 0.5)
-            )
+            return await asyncio.wait_for(Client.connect(address, **kwargs), max(left, 0.5))
         except (RuntimeError, TimeoutError) as err:  # refused, or a server still starting
             if time.monotonic() + 0.2 >= deadline:
                 raise TemporalUnreachable(address, _reason(err), configured) from None

@@ -121,7 +121,9 @@ class PlanStore:
             by_trigger.setdefault(journey.trigger.key, []).append(data)
         self.journeys, self.by_trigger = journeys, by_trigger
         self.settings = CustomerSettings(
-            sender=plan.settings.sender, unsubscribe_url=plan.settings.unsubscribe_url
+            sender=plan.settings.sender,
+            unsubscribe_url=plan.settings.unsubscribe_url,
+            public_url=plan.settings.public_url,
         )
 
     def refresh(self) -> None:

@@ -92,6 +92,34 @@ def _log_level(name: str, text: str) -> str:
     return level
 
 
+def _keys(name: str, text: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    for key in keys:
+        if len(key) < 8 or not key.isprintable() or ":" in key or " " in key:
+            raise SettingsError(
+                f"{name}: each key must be at least 8 printable characters without spaces or ':'"
+            )
+    return keys
+
+
+def _secret(name: str, text: str) -> str:
+    if len(text) < 16:
+        raise SettingsError(f"{name} must be at least 16 characters (a random string)")
+    return text
+
+
+def _url(name: str, text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(
+            f"{name} must be an http(s) address without query, like https://mail.example.com,"
+            f" not {text!r}"
+        )
+    return text.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Variable:
     """One environment variable: the ``Settings`` field it sets (None: part of ``smtp``),
@@ -240,6 +268,56 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "LIFECYCLE_SMTP_PORT", "smtp_sink_port", "2525", "port of the embedded SMTP sink", _port
     ),
+    # The HTTP API (lifecycle serve) and unsubscribe links
+    Variable(
+        "LIFECYCLE_WRITE_KEYS",
+        "write_keys",
+        "(generated once under `LIFECYCLE_DATA`)",
+        "comma-separated keys that may send events (`/v1/events`, `/v1/track`, ...)",
+        _keys,
+    ),
+    Variable(
+        "LIFECYCLE_ADMIN_KEYS",
+        "admin_keys",
+        "(generated once under `LIFECYCLE_DATA`)",
+        "comma-separated keys that may read customers (`/v1/customers/{id}`)",
+        _keys,
+    ),
+    Variable(
+        "LIFECYCLE_SECRET",
+        "secret",
+        "(generated once under `LIFECYCLE_DATA`)",
+        "signs unsubscribe links (HMAC-SHA256), at least 16 characters; the worker and `lifecycle serve` need the same one, and changing it invalidates every link already sent",
+        _secret,
+    ),
+    Variable(
+        "LIFECYCLE_PUBLIC_URL",
+        "public_url",
+        "",
+        "where customers reach `lifecycle serve` (`https://mail.example.com`), for links in emails when the rules' `settings.public_url` is not set",
+        _url,
+    ),
+    Variable(
+        "LIFECYCLE_API_PORT",
+        "api_port",
+        "8080",
+        "port of `lifecycle serve` when `--port` is not given (and of the API `./run` starts)",
+        _port,
+    ),
+    Variable(
+        "LIFECYCLE_API_MAX_IN_FLIGHT",
+        "api_max_in_flight",
+        "64",
+        "ingestion requests `lifecycle serve` handles at once (per process); more get 429 with `Retry-After`",
+        _positive(int),
+    ),
+    Variable(
+        "LIFECYCLE_API_TEMPORAL_TIMEOUT",
+        "api_temporal_timeout",
+        "5",
+        "seconds an API request waits for Temporal to accept its events before answering 503 with `Retry-After`",
+        _seconds_within(0, 60),
+    ),
     # Tests and tools
     Variable(
         "LIFECYCLE_READY_FILE",
@@ -291,6 +369,13 @@ class Settings:
     temporal_port: int = 7233
     ui_port: int | None = None  # None = temporal_port + 1000
     smtp_sink_port: int = 2525
+    write_keys: tuple[str, ...] = ()  # () = generated under data_dir (engine.runtime.keys)
+    admin_keys: tuple[str, ...] = ()
+    secret: str = ""
+    public_url: str = ""
+    api_port: int = 8080
+    api_max_in_flight: int = 64
+    api_temporal_timeout: float = 5.0
     ready_file: str = ""
     fault_pause_after_send: float = 0.0
     debug: bool = False

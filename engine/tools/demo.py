@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
@@ -106,14 +108,69 @@ def _fit(text: str, size: int) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-async def send_all(events: list[dict]) -> list[str]:
-    from engine.runtime.client import connect, parse_event, send_event
+def ensure_api(data: Path, port: int) -> str:
+    """The address of a running ``lifecycle serve``, starting one if needed."""
+    url = f"http://127.0.0.1:{port}"
+    pidfile = data / "api.pid"
+    if pidfile.exists() and _alive(int(pidfile.read_text())) and _healthz(url) is not None:
+        print(f"API already running (pid {pidfile.read_text().strip()})")
+        return url
+    log = open(data / "api.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        start_new_session=True,
+    )
+    pidfile.write_text(str(proc.pid))
+    print(f"starting the API (pid {proc.pid}; log {data / 'api.log'}) ...", flush=True)
+    deadline = time.monotonic() + 60
+    while _healthz(url) is None:
+        if proc.poll() is not None:
+            pidfile.unlink(missing_ok=True)
+            tail = (data / "api.log").read_text(errors="replace")[-3000:]
+            raise SystemExit(f"the API exited ({proc.returncode}):\n{tail}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the API did not answer in time; see {data / 'api.log'}")
+        time.sleep(0.3)
+    return url
 
-    client = await connect()  # TEMPORAL_ADDRESS, else the embedded server's port
-    ids = []
-    for event in events:
-        ids.append(await send_event(client, parse_event(event)))
-    return ids
+
+def _healthz(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
+            return json.loads(answer.read())
+    except (OSError, ValueError):
+        return None
+
+
+def post(url: str, path: str, body: dict, write_key: str) -> tuple[int, dict]:
+    """POST JSON with the write key (Bearer); (status, JSON answer)."""
+    request = urllib.request.Request(
+        url + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {write_key}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def send_all(url: str, events: list[dict], write_key: str) -> None:
+    """The events through the API, as a shop's backend would send them: one batch, retried
+    while the API says 503 (Temporal still starting); event ids make retries safe."""
+    deadline = time.monotonic() + 60
+    while True:
+        status, answer = post(url, "/v1/events", {"batch": events}, write_key)
+        if status == 202 or status not in (429, 503) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    if status != 202:
+        raise SystemExit(f"the API refused the sample events ({status}): {answer}")
 
 
 async def show_status(customer_id: str) -> None:
@@ -132,17 +189,30 @@ def main(argv: list[str] | None = None) -> int:
     print("== 1. validate the rules and templates")
     if cli_main(["validate"]) != 0:
         return 1
-    print("\n== 2. the worker")
+    from engine.runtime.keys import load_keys
+    from engine.runtime.settings import Settings, command_environment, override
+
+    settings = Settings.from_env()
+    api_url = f"http://127.0.0.1:{settings.api_port}"
+    if not settings.public_url:
+        # Links in emails point at the local API, so the unsubscribe link in an email works.
+        override("LIFECYCLE_PUBLIC_URL", api_url)
+    write_key = load_keys(settings).write[0]
+    print("\n== 2. the worker and the HTTP API")
     ensure_worker(data)
+    ensure_api(data, settings.api_port)
     outbox = data / "outbox"
     outbox.mkdir(exist_ok=True)
     seen = {p.name for p in outbox.glob("*.eml")}
     run_tag = time.strftime("%H%M%S")
     events = first_events(run_tag)
-    print(f"\n== 3. send {len(events)} sample events (customers suffixed -{run_tag})")
+    print(
+        f"\n== 3. send {len(events)} sample events through the API "
+        f"(POST {api_url}/v1/events; customers suffixed -{run_tag})"
+    )
     for event in events:
         print(f"  {event['type']:<24} {event['customer_id']}")
-    asyncio.run(send_all(events))
+    send_all(api_url, events, write_key)
     print("\n== 4. emails delivered to the SMTP sink")
     arrived: list = []
     deadline = time.monotonic() + 60
@@ -160,18 +230,26 @@ def main(argv: list[str] | None = None) -> int:
     if events:
         print("\n== 5. a customer's state")
         asyncio.run(show_status(events[0]["customer_id"]))
-    from engine.runtime.settings import Settings
-
-    ui = Settings.from_env().web_ui_port
+    ui = settings.web_ui_port
+    unsubscribe = next(
+        (m["List-Unsubscribe"].strip("<>") for _, m in arrived if m["List-Unsubscribe"]), None
+    )
     print(
-        f"\nTemporal web UI:  http://127.0.0.1:{ui}\n"
+        f"\nHTTP API:         {api_url}   (write key {write_key}; docs/api.md)\n"
+        f"Temporal web UI:  http://127.0.0.1:{ui}\n"
         f"Outbox:           {outbox}\n"
-        "Send your own:    .venv/bin/lifecycle send-event "
-        '\'{"type": "customer.signed_up", "customer_id": "me", '
-        '"customer": {"name": "Me", "email": "me@example.test", '
-        '"marketing_opt_in": true}}\'\n'
-        "Look at it:       .venv/bin/lifecycle status me\n"
-        "Stop the worker:  ./run stop"
+        "Send your own (a Segment-style track; the welcome email lands in the outbox):\n"
+        f"  curl -u {write_key}: {api_url}/v1/track -H 'Content-Type: application/json' \\\n"
+        '    -d \'{"userId": "me", "event": "customer.signed_up", "context": {"traits": '
+        '{"name": "Me", "email": "me@example.test", "marketing_opt_in": true}}}\'\n'
+        f"Look at it:       {command_environment()}.venv/bin/lifecycle status me\n"
+        + (
+            "One-click unsubscribe, as a mailbox provider does it (the first email's link):\n"
+            f"  curl -d List-Unsubscribe=One-Click {unsubscribe}\n"
+            if unsubscribe
+            else ""
+        )
+        + "Stop everything:  ./run stop"
     )
     print("\n== 6. the next 30 days of the sample customers, simulated (lifecycle simulate)")
     code = cli_main(["simulate", str(SAMPLES), "--until", "30d"])

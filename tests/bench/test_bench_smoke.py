@@ -41,3 +41,9 @@ def test_render_bench_compares_inline_and_pool():
     out = run_bench("bench_render.py", "--renders", "6", "--repeat", "1")
     assert "inline render_email" in out
     assert "pool, one at a time" in out
+
+
+def test_api_bench_compares_the_api_with_direct_signal_with_start():
+    out = run_bench("bench_api.py", "--events", "60")
+    assert "ratio api batch of 100/direct:" in out
+    assert "ratio api single/direct:" in out

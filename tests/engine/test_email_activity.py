@@ -97,6 +97,41 @@ async def test_notify_has_no_unsubscribe_headers_and_empty_unsubscribe_variable(
     assert "Unsubscribe" not in msg.get_body(("html",)).get_content()
 
 
+async def test_transactional_email_has_no_unsubscribe_headers_and_no_link(acts, sink):
+    inp = make_input(message_class="transactional")
+    result = await ActivityEnvironment().run(acts.send_email, inp)
+    assert result.status == "sent"
+    msg = sink.wait_for(1)[0].message
+    assert msg["List-Unsubscribe"] is None and msg["List-Unsubscribe-Post"] is None
+    assert "unsubscribe" not in msg.get_body(("html",)).get_content().lower()
+
+
+async def test_signed_links_go_to_the_api_and_a_shop_page_gets_its_token(
+    templates_dir, smtp_settings, ledger, sink
+):
+    from engine.delivery.unsubscribe import Links, make_token
+
+    acts = EmailActivities(templates_dir, smtp_settings, ledger, links=Links("s" * 20))
+    try:
+        env = ActivityEnvironment()
+        inp = make_input("k-1", public_url="https://mail.acme.test", unsubscribe_url="")
+        await env.run(acts.send_email, inp)
+        own = make_input(
+            "k-2",
+            public_url="https://mail.acme.test",
+            unsubscribe_url="https://acme.test/unsub?t={token}",
+        )
+        await env.run(acts.send_email, own)
+        first, second = (m.message for m in sink.wait_for(2))
+        token = make_token("s" * 20, "c-42")
+        assert first["List-Unsubscribe"] == f"<https://mail.acme.test/u/{token}>"
+        assert f"https://mail.acme.test/u/{token}" in first.get_body(("html",)).get_content()
+        assert second["List-Unsubscribe"] == f"<https://mail.acme.test/u/{token}>"
+        assert f"https://acme.test/unsub?t={token}" in second.get_body(("html",)).get_content()
+    finally:
+        await acts.close()
+
+
 async def test_customer_data_cannot_inject_headers_on_the_wire(acts, sink):
     evil = "Ann\r\nBcc: evil@x.test\x00\tX-Evil: 1\u2028Cc: also@x.test"
     ctx = {"customer": {"name": evil}, "trigger": {}}
