@@ -180,6 +180,7 @@ def create_app(
                 loader.cancel()
                 await asyncio.gather(loader, return_exceptions=True)
             await state.link.close()
+            _close_render_pool()
 
     app = FastAPI(
         title="lifecycle",
@@ -250,7 +251,7 @@ def create_app(
     # ---- customers
 
     @app.get(
-        "/v1/customers/{customer_id}",
+        "/v1/customers/{customer_id:path}",
         responses={
             200: _json({"type": "object"}, "what `lifecycle status --json` shows"),
             401: _json(_error_schema(), "missing or wrong admin key"),
@@ -354,12 +355,24 @@ def app_from_env() -> FastAPI:
 # ------------------------------------------------------------------ helpers
 
 
+def _close_render_pool() -> None:
+    """Compiling the rules renders samples in the shared render processes; the API renders
+    nothing else, so they go when the compile is done and again at shutdown (they would
+    outlive a terminated server otherwise)."""
+    import sys
+
+    pool = sys.modules.get("engine.delivery.render_pool")
+    if pool is not None:
+        pool.close_shared()
+
+
 async def _load_store(state: _State) -> None:
     from engine.runtime.plans import PlanError, PlanStore
 
     settings = state.settings
     try:
         state.store = await asyncio.to_thread(PlanStore, settings.rules_dir, settings.templates_dir)
+        _close_render_pool()
     except PlanError as err:
         state.store_error = "the rules do not compile (`lifecycle validate` says why)"
         log.error(
@@ -525,7 +538,7 @@ class _Observe:
             await self.app(scope, receive, capture)
         finally:
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = getattr(route, "path_format", None) or "unmatched"
             elapsed = time.perf_counter() - started
             self.state.metrics.observe(endpoint, scope["method"], status["code"], elapsed)
             if access_log.isEnabledFor(logging.INFO):

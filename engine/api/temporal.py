@@ -34,7 +34,12 @@ _TRANSIENT = {
     RPCStatusCode.INTERNAL,
     RPCStatusCode.UNKNOWN,
 }
-SEND_CONCURRENCY = 32  # signal-with-starts in flight per request
+# Signal-with-starts in flight per API process, across all requests. Without a shared
+# bound, 30 batches of 100 put 3,000 calls into the client at once; they queued past their
+# timeout inside the SDK, every request answered 503 and the retries doubled the load
+# (bench/bench_api.py). 64 is past the point where more stops helping (direct calls:
+# 32 and 256 in flight gave the same rate).
+SEND_CONCURRENCY = 64
 
 
 class Unavailable(Exception):
@@ -59,6 +64,7 @@ class TemporalLink:
         self.last_error = "" if client else "not connected yet"
         self._task: asyncio.Task | None = None
         self._checked = (0.0, client is not None)
+        self._gate: asyncio.Semaphore | None = None  # made on the server's event loop
 
     @property
     def address(self) -> str:
@@ -103,10 +109,12 @@ class TemporalLink:
         """Every event accepted by Temporal (durable), or ``Unavailable``: some may have
         been accepted, so the client retries the whole request (event ids dedupe)."""
         client = self._client()
-        gate = asyncio.Semaphore(SEND_CONCURRENCY)
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(SEND_CONCURRENCY)
+        gate = self._gate
 
         async def one(event: dict) -> None:
-            async with gate:
+            async with gate:  # the timeout starts once the call is made, not while queued
                 await send_event(client, event, self.task_queue, rpc_timeout=self.timeout)
 
         results = await asyncio.gather(*(one(e) for e in events), return_exceptions=True)

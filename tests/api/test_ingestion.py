@@ -74,6 +74,16 @@ async def test_the_customer_endpoint_needs_the_admin_key_and_says_404_for_unknow
     assert st["customer_id"] == cid and st["profile"]["email"] == f"{cid}@x.test"
 
 
+async def test_a_customer_id_with_a_slash_and_spaces_is_read_back(api):
+    from urllib.parse import quote
+
+    cid = f"shop/{customer_id()} ann"
+    r = await api.http.post("/v1/events", json=signup(cid), headers=bearer(WRITE_KEY))
+    assert r.status_code == 202
+    r = await api.http.get(f"/v1/customers/{quote(cid, safe='')}", headers=bearer(ADMIN_KEY))
+    assert r.status_code == 200 and r.json()["customer_id"] == cid
+
+
 # --------------------------------------------------------------------------- checked whole
 
 

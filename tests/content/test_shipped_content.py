@@ -71,7 +71,9 @@ def test_rules_compile_cleanly_with_the_expected_journeys(plan):
     assert set(plan.journeys) == JOURNEYS
     assert plan.settings.sender == "Acme Shop <hello@acme.test>"
     assert set(plan.settings.teams) == {"support", "team-lead", "head-of-support"}
-    assert "{customer_id}" in plan.settings.unsubscribe_url
+    # Unsubscribe links are the API's signed /u/{token} (public_url from the deployment's
+    # LIFECYCLE_PUBLIC_URL); the shipped rules set no page of their own.
+    assert plan.settings.unsubscribe_url == "" and plan.settings.public_url == ""
 
 
 def test_keyed_journeys_and_reentry(plan):
