@@ -173,6 +173,13 @@ class CustomerWorkflow:
             "now": iso(now),
         }
 
+    @workflow.query(name="seen")
+    def seen(self, event_id: str) -> bool:
+        """Whether an event with this id was taken already (processed, or waiting in the
+        inbox), so that another one with it would be dropped: how ``send-event`` reports a
+        duplicate. A query: it adds nothing to history, so no patch is needed."""
+        return event_id in self.s.seen_ids or any(e.get("id") == event_id for e in self.s.inbox)
+
     @workflow.query(name="progress")
     def progress(self, since: int = 0) -> dict:
         """Journal lines numbered after ``since`` and the next wake-up: how a simulation

@@ -4,7 +4,8 @@ In: a journey name, ``--rules``/``--templates`` folders, ``--format mermaid|svg`
 ``--out FILE``.
 Out: Mermaid flowchart text (default) or an SVG document, on stdout or written to
 ``--out``, and ``ExitCode.OK``; compile problems or an unknown journey (with a
-did-you-mean hint) on stderr and ``ExitCode.PROBLEMS``.
+did-you-mean hint) on stderr and ``ExitCode.PROBLEMS``. Without a journey name: the list of
+journeys (``engine.cli.journeys.list_journeys``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ import sys
 from pathlib import Path
 
 from engine.cli import ExitCode
+from engine.cli.journeys import list_journeys
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+
+EXAMPLES = (
+    "lifecycle graph welcome-series",
+    "lifecycle graph welcome-series --format svg --out var/welcome.svg",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("journey", help="journey name")
+    parser.add_argument(
+        "journey", nargs="?", help="journey name (leave it out to list the journeys)"
+    )
     parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
     parser.add_argument(
         "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
@@ -38,6 +47,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     from engine.tools.graph import build_graph, to_mermaid, to_svg
 
     result = compile_content(args.rules, args.templates)
+    if args.journey is None:
+        return list_journeys(result, "graph")
     journey = result.plan.journeys.get(args.journey)
     if journey is None:
         for problem in sorted(result.problems, key=lambda p: p.sort_key()):

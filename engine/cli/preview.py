@@ -29,6 +29,13 @@ DEFAULT_SAMPLE = "samples/customer.json"
 SAMPLE_UNSUBSCRIBE_URL = "https://example.test/unsubscribe/preview"
 
 
+EXAMPLES = (
+    "lifecycle preview welcome",
+    'lifecycle preview welcome --customer \'{"customer": {"name": "Bo"}}\'',
+    "lifecycle preview welcome --out /tmp/welcome.html",
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("template", help="template name (welcome for templates/welcome.html.j2)")
     parser.add_argument(

@@ -3,7 +3,8 @@
 In: a journey name, ``--rules``/``--templates`` folders and ``--json``.
 Out: the plan as an indented outline (or JSON with ``--json``) on stdout and
 ``ExitCode.OK``; compile problems or an unknown journey (with a did-you-mean hint) on
-stderr and ``ExitCode.PROBLEMS``.
+stderr and ``ExitCode.PROBLEMS``. Without a journey name: the list of journeys
+(``engine.cli.journeys.list_journeys``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,20 @@ import sys
 
 from dsl.clock import short_duration
 from engine.cli import ExitCode
+from engine.cli.journeys import list_journeys
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+
+EXAMPLES = (
+    "lifecycle show",
+    "lifecycle show welcome-series",
+    "lifecycle show welcome-series --json",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("journey", help="journey name")
+    parser.add_argument(
+        "journey", nargs="?", help="journey name (leave it out to list the journeys)"
+    )
     parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
     parser.add_argument(
         "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
@@ -32,6 +42,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     from engine.runtime.plans import compile_content
 
     result = compile_content(args.rules, args.templates)
+    if args.journey is None:
+        return list_journeys(result, "show")
     journey = result.plan.journeys.get(args.journey)
     if journey is None:
         for problem in result.problems:

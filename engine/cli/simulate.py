@@ -2,12 +2,18 @@
 
 In: a JSON-lines events file (``at`` absolute or ``+2d`` style offsets), rules, templates.
 Out: a day-by-day timeline per customer (default) or, with ``--json``, one JSON object per
-action in simulated-time order (CONTRACT.md §4). Exit 1 on bad events or rules.
+action in simulated-time order (CONTRACT.md §4). Exit 1 on bad events or rules, and when
+a journey failed: each failure is printed on stderr with the rule step (``file:line``)
+and, for a template, its line, instead of the worker's tracebacks (the SDK's log is kept
+back and shown only if the simulation itself breaks, or at ``LOG_LEVEL=DEBUG``). Exit 3
+when the simulation could not run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -16,11 +22,19 @@ from dsl.clock import parse_iso
 from engine.cli import ExitCode
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
+EXAMPLES = (
+    "lifecycle simulate samples/events.jsonl",
+    "lifecycle simulate samples/events.jsonl --until 30d --json",
+    "lifecycle simulate events.jsonl --start 2026-03-01T00:00:00Z --rules my-rules/",
+)
+
 
 def add_arguments(p) -> None:
     p.add_argument("events", help="JSON-lines file of events")
-    p.add_argument("--rules", default=DEFAULT_RULES_DIR)
-    p.add_argument("--templates", default=DEFAULT_TEMPLATES_DIR)
+    p.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
+    p.add_argument(
+        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
+    )
     p.add_argument("--start", help="simulated start, ISO 8601 (default: today 00:00 UTC)")
     p.add_argument("--until", default="+90d", help="horizon, e.g. 30d or +90d (default +90d)")
     p.add_argument("--json", action="store_true", help="one JSON object per action")
@@ -48,15 +62,30 @@ def format_timeline(result) -> str:
                 last_day = day
             out.append(f"    {at:%H:%M}  {a['journey']:<22} {_describe(a)}")
         out.append("")
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
+    not_sent: dict[str, int] = defaultdict(int)
     for a in result.actions:
-        counts[a["action"]] += 1
-    out.append(
+        if a["action"] in ("send", "notify") and not _went_out(a):
+            not_sent[a.get("status") or "?"] += 1
+        else:
+            counts[a["action"]] += 1
+    failed = sum(1 for a in result.actions if a["action"] == "end" and a.get("reason") == "failed")
+    summary = (
         f"{len(by_customer)} customers, {counts['start']} journeys started, "
         f"{counts['send']} emails, {counts['notify']} notifications, {counts['call']} calls, "
         f"{len(result.emails)} messages received by the SMTP sink"
     )
+    if not_sent:
+        summary += "; not sent: " + ", ".join(f"{n} {k}" for k, n in sorted(not_sent.items()))
+    if failed:
+        summary += f"; {failed} journey{'s' if failed != 1 else ''} FAILED"
+    out.append(summary)
     return "\n".join(out)
+
+
+def _went_out(a: dict) -> bool:
+    """A send or notify that reached the SMTP server (``duplicate``: an earlier attempt did)."""
+    return a.get("status") in (None, "sent", "duplicate")
 
 
 def _describe(a: dict) -> str:
@@ -64,12 +93,14 @@ def _describe(a: dict) -> str:
     if action == "start":
         return "started"
     if action in ("send", "notify"):
+        if not _went_out(a):
+            why = a.get("reason") or a.get("detail") or ""
+            return f"{action:<6} {a.get('template')}: not sent, {a.get('status')}" + (
+                f" ({why})" if why else ""
+            )
         target = f"{a.get('team')} <{a.get('to')}>" if action == "notify" else a.get("to")
-        status = "" if a.get("status") in ("sent", "duplicate") else f" [{a.get('status')}]"
-        if a.get("status") == "suppressed":
-            status = f" [suppressed: {a.get('reason')}]"
         subject = f'"{a.get("subject")}"' if a.get("subject") else ""
-        return f"{action:<6} {a.get('template')} -> {target}: {subject}{status}"
+        return f"{action:<6} {a.get('template')} -> {target}: {subject}"
     if action == "defer":
         return f"defer  {a.get('template')} until {a.get('until')}: {a.get('detail')}"
     if action == "call":
@@ -98,9 +129,11 @@ def run(args) -> ExitCode:
 
 async def _run(args, events, start: datetime, until: timedelta) -> ExitCode:
     from engine.runtime.plans import PlanError
+    from engine.runtime.settings import setting
     from engine.tools.simulator import SimulationError, format_json_lines, simulate
 
     show_progress = sys.stderr.isatty()
+    held = _HoldBack() if setting("log_level") != "DEBUG" else None
 
     def progress(now: datetime, sent: int) -> None:
         if show_progress:
@@ -114,12 +147,101 @@ async def _run(args, events, start: datetime, until: timedelta) -> ExitCode:
         print("the rules do not compile; run `lifecycle validate`", file=sys.stderr)
         return ExitCode.PROBLEMS
     except SimulationError as err:
+        if held:
+            held.show()
         print(f"error: {err}", file=sys.stderr)
         return ExitCode.FAILURE
+    finally:
+        if held:
+            held.release()
     if show_progress:
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     if args.json:
         sys.stdout.write(format_json_lines(result))
     else:
         print(format_timeline(result))
+    failures = [a for a in result.actions if a["action"] == "end" and a.get("reason") == "failed"]
+    if failures:
+        sys.stdout.flush()
+        print(format_failures(failures, args.templates), file=sys.stderr)
+        return ExitCode.PROBLEMS
     return ExitCode.OK
+
+
+class _HoldBack(logging.Handler):
+    """Keeps the Temporal SDK's log (an activity's traceback for every failed attempt)
+    off the terminal while a simulation runs: a failed journey is reported from its
+    journal line instead. ``show`` prints the last lines, without tracebacks."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+        self.logger = logging.getLogger("temporalio")
+        self.propagate = self.logger.propagate
+        self.logger.addHandler(self)
+        self.logger.propagate = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records = [*self.records[-19:], record]
+
+    def show(self) -> None:
+        for record in self.records[-5:]:
+            cause = record.exc_info[1] if record.exc_info else None
+            print(
+                f"worker: {record.getMessage()}" + (f": {cause}" if cause else ""),
+                file=sys.stderr,
+            )
+
+    def release(self) -> None:
+        self.logger.removeHandler(self)
+        self.logger.propagate = self.propagate
+
+
+# "TemplateError: welcome.html.j2:4: 'dict object' has no attribute 'plan'": the
+# journal's text of a template failure (engine.delivery.email_activity raises it).
+_TEMPLATE_FAILURE = re.compile(r"^(?:\w+: )?(?P<template>[^\s:]+\.j2):(?P<line>\d+): (?P<msg>.*)$")
+
+
+def format_failures(failures: list[dict], templates_dir: str) -> str:
+    """Each distinct failure once (the rule step, the error, the template line), with the
+    customers it happened to."""
+    from pathlib import Path
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for a in failures:
+        groups[(a["journey"], a.get("origin", ""), a.get("error", ""))].append(a)
+    n = len(failures)
+    out = [f"error: {n} journey{'s' if n != 1 else ''} failed"]
+    for (journey, origin, error), hits in groups.items():
+        who = ", ".join(sorted({h["customer_id"] for h in hits})[:5])
+        more = len({h["customer_id"] for h in hits}) - 5
+        out.append(
+            f"\njourney {journey} failed for {who}" + (f" and {more} more" if more > 0 else "")
+        )
+        step = _source_line(origin)
+        out.append(f"  {origin}: the step that failed" + (f"\n      {step}" if step else ""))
+        m = _TEMPLATE_FAILURE.match(error)
+        if m:
+            path = Path(templates_dir) / m["template"]
+            out.append(f"  {path.as_posix()}:{m['line']}: error: {m['msg']}")
+            line = _source_line(f"{path}:{m['line']}")
+            if line:
+                out.append(f"      {line}")
+        else:
+            out.append(f"  error: {error or 'unknown'}")
+    return "\n".join(out)
+
+
+def _source_line(origin: str) -> str | None:
+    """The text of ``PATH:LINE[:COL]``, stripped; None when it cannot be read."""
+    from pathlib import Path
+
+    m = re.match(r"^(?P<path>.+?):(?P<line>\d+)(?::\d+)?$", origin or "")
+    if not m:
+        return None
+    try:
+        lines = Path(m["path"]).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    n = int(m["line"])
+    return lines[n - 1].strip() if 0 < n <= len(lines) else None

@@ -11,15 +11,29 @@ import sys
 
 from engine.cli import ExitCode
 
+EXAMPLES = (
+    "lifecycle status c-1",
+    "lifecycle status c-1 --json",
+    "lifecycle status c-1 --history 50",
+)
+
+
+# How long to wait for a worker to answer; a running worker answers in milliseconds.
+STATUS_WAIT = 5.0
+
 
 def add_arguments(p) -> None:
     p.add_argument("customer_id")
     p.add_argument("--json", action="store_true", help="print the raw status as JSON")
     p.add_argument("--history", type=int, default=10, help="recent actions to show (default 10)")
     p.add_argument(
-        "--address", help="Temporal address (default: $TEMPORAL_ADDRESS or 127.0.0.1:7233)"
+        "--address",
+        help="Temporal address (default: TEMPORAL_ADDRESS, else 127.0.0.1 on"
+        " LIFECYCLE_TEMPORAL_PORT, 7233: where the worker is)",
     )
-    p.add_argument("--namespace", help="Temporal namespace")
+    p.add_argument(
+        "--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE or default)"
+    )
 
 
 def format_status(status: dict, history: int = 10) -> str:
@@ -66,11 +80,11 @@ def run(args) -> ExitCode:
 async def _run(args) -> ExitCode:
     from temporalio.service import RPCError
 
-    from engine.runtime.client import connect, diagnose, get_status
+    from engine.runtime.client import CLI_CONNECT_WAIT, connect, diagnose, get_status
 
     try:
-        client = await connect(args.address, args.namespace)
-        status = await get_status(client, args.customer_id)
+        client = await connect(args.address, args.namespace, wait=CLI_CONNECT_WAIT)
+        status = await get_status(client, args.customer_id, timeout=STATUS_WAIT)
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return ExitCode.FAILURE

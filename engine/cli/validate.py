@@ -14,6 +14,11 @@ import sys
 from engine.cli import ExitCode
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
+EXAMPLES = (
+    "lifecycle validate",
+    "lifecycle validate --rules my-rules/ --templates my-templates/",
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")

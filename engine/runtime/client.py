@@ -1,8 +1,10 @@
 """Putting events into a running deployment, and reading a customer back.
 
 In: an event (CONTRACT.md §2) as a dict or JSON text, a Temporal client.
-Out: ``send_event`` (signal-with-start of the customer's entity workflow), ``get_status``
-(the entity's ``status`` query), and, re-exported from ``dsl.contract``, ``parse_event`` /
+Out: ``connect`` (a client, or ``TemporalUnreachable`` saying how to start Temporal),
+``send_event`` (signal-with-start of the customer's entity workflow), ``already_seen``
+(whether the entity already has an event id), ``get_status`` (the entity's ``status``
+query), and, re-exported from ``dsl.contract``, ``parse_event`` /
 ``EventError`` (a bad event is refused with a message saying what to fix, before anything
 reaches Temporal).
 """
@@ -21,11 +23,15 @@ from dsl.contract import Event, EventError, parse_event
 from engine.runtime.config import TASK_QUEUE, customer_workflow_id
 
 __all__ = [
+    "CLI_CONNECT_WAIT",
     "Event",
     "EventError",
+    "TemporalUnreachable",
+    "already_seen",
     "connect",
     "diagnose",
     "get_status",
+    "workers_polling",
     "parse_event",
     "send_event",
 ]
@@ -73,9 +79,59 @@ async def send_event(
     return workflow_id
 
 
-async def get_status(client, customer_id: str) -> dict:
+async def already_seen(client, event: Event | dict, timeout: float = 2.0) -> bool | None:
+    """Whether the customer's entity already took an event with this ``id`` (processed
+    it, or holds it in its inbox), so that sending it again would change nothing: True,
+    False (no id, no such customer, or a new id) or None (no worker answered within
+    ``timeout`` seconds, or the worker predates the ``seen`` query: unknown).
+
+    A query, so it asks before sending and records nothing in the customer's history.
+    The entity remembers the last ``workflows.state.SEEN_IDS_LIMIT`` ids; it drops a
+    duplicate itself either way, this only lets the sender say so."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    event_id = event.get("id")
+    if not event_id:
+        return False
+    handle = client.get_workflow_handle(customer_workflow_id(event["customer_id"]))
+    try:
+        return bool(await handle.query("seen", event_id, rpc_timeout=timedelta(seconds=timeout)))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        return None  # no worker polling (DEADLINE_EXCEEDED), or a closed workflow
+    except Exception:  # WorkflowQueryFailedError: a worker without the query
+        return None
+
+
+async def get_status(client, customer_id: str, timeout: float | None = None) -> dict:
+    """The entity's ``status`` query; ``timeout`` seconds bound the wait for a worker to
+    answer (default: the SDK's), after which ``RPCError`` (``diagnose`` says why)."""
     handle = client.get_workflow_handle(customer_workflow_id(customer_id))
-    return await handle.query("status")
+    rpc_timeout = timedelta(seconds=timeout) if timeout else None
+    return await handle.query("status", rpc_timeout=rpc_timeout)
+
+
+async def workers_polling(client, task_queue: str = TASK_QUEUE) -> int | None:
+    """How many workers recently polled ``task_queue`` for workflow tasks (Temporal keeps
+    a poller for a few minutes after its last poll); None when the server cannot say (the
+    time-skipping test server does not implement the call)."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+    from temporalio.service import RPCError
+
+    try:
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+    except RPCError:
+        return None
+    return len(answer.pollers)
 
 
 async def diagnose(client, customer_id: str) -> str:
@@ -106,7 +162,65 @@ async def diagnose(client, customer_id: str) -> str:
             f"{f' {attempt - 1} times' if attempt > 1 else ''}: {cause or 'unknown error'}"
             " (events for it are kept and processed once the cause is fixed)"
         )
+    if await workers_polling(client) == 0:
+        return (
+            f"customer {customer_id!r} did not answer: no worker is running (nothing polls the"
+            f" task queue {TASK_QUEUE!r}); start one with `python worker.py` or `./run`"
+            " (its events are kept until then)"
+        )
     return f"customer {customer_id!r} did not answer (it may be between runs; try again)"
+
+
+# How long a command-line tool waits for Temporal before saying it is not there: a server
+# that is up answers in milliseconds; the worker waits longer (``connect``'s default),
+# since it may have just started the embedded server.
+CLI_CONNECT_WAIT = 2.0
+
+
+class TemporalUnreachable(RuntimeError):
+    """No Temporal server answered at ``address``; the message says how to start one."""
+
+    def __init__(self, address: str, cause: str, configured: bool) -> None:
+        self.address = address
+        self.cause = cause
+        if configured:
+            hint = (
+                "hint: TEMPORAL_ADDRESS points here; check that the server is up and the"
+                " address (and TEMPORAL_TLS / TEMPORAL_API_KEY) are right"
+            )
+        else:
+            hint = (
+                "hint: start it with `./run` (a worker with an embedded Temporal, in the"
+                " background) or `python worker.py`; a worker started with"
+                " LIFECYCLE_TEMPORAL_PORT or TEMPORAL_ADDRESS needs the same setting here"
+            )
+        super().__init__(f"cannot reach Temporal at {address}: {cause}\n{hint}")
+
+
+def _reason(err: BaseException) -> str:
+    """The Rust core's connect error in a few words."""
+    text = str(err)
+    if "ConnectionRefused" in text or "Connection refused" in text:
+        return "connection refused (nothing is listening there)"
+    if isinstance(err, TimeoutError):
+        return "no answer"
+    return text.removeprefix("Failed client connect: ")
+
+
+_SETTLE_SECONDS = 0.3
+_settle_registered = False
+
+
+def _settle_before_exit() -> None:
+    """Give the SDK's Rust threads a moment, before the interpreter finalizes, to finish
+    the callbacks they still owe Python: a thread that touches Python while it finalizes
+    aborts the process (SIGABRT or SIGSEGV, "PyGILState_Release ... finalizing"; open
+    as temporalio/sdk-python#300). Seen on ~1 in 4 short scripts here that connect, send
+    one event and end; none in 60 with this pause. Runs from ``atexit``, which comes
+    before finalization; ``lifecycle`` itself ends by ``os._exit`` instead."""
+    import time
+
+    time.sleep(_SETTLE_SECONDS)
 
 
 def connect_options(settings=None) -> tuple[str, dict]:
@@ -131,17 +245,36 @@ def connect_options(settings=None) -> tuple[str, dict]:
     return settings.temporal_target, kwargs
 
 
-async def connect(address: str | None = None, namespace: str | None = None) -> Client:
-    """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings."""
-    target, kwargs = connect_options()
+async def connect(
+    address: str | None = None, namespace: str | None = None, wait: float = 10.0
+) -> Client:
+    """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings
+    (the embedded server's ``LIFECYCLE_TEMPORAL_PORT`` when ``TEMPORAL_ADDRESS`` is unset),
+    retrying for ``wait`` seconds (a server still starting); then ``TemporalUnreachable``.
+    Command-line tools pass ``CLI_CONNECT_WAIT``."""
+    import time
+
+    from engine.runtime.settings import Settings
+
+    settings = Settings.from_env()
+    target, kwargs = connect_options(settings)
+    configured = bool(address or settings.temporal_address)
     address = address or target
     if namespace:
         kwargs["namespace"] = namespace
-    last: Exception | None = None
-    for _ in range(50):
+    global _settle_registered
+    if not _settle_registered:
+        import atexit
+
+        atexit.register(_settle_before_exit)
+        _settle_registered = True
+    deadline = time.monotonic() + wait
+    while True:
+        left = deadline - time.monotonic()
         try:
-            return await Client.connect(address, **kwargs)
-        except RuntimeError as err:  # server still starting
-            last = err
+            # Bounded even when something accepts the connection and never answers.
+            return await asyncio.wait_for(Client.connect(address, **kwargs), max(left, 0.5))
+        except (RuntimeError, TimeoutError) as err:  # refused, or a server still starting
+            if time.monotonic() + 0.2 >= deadline:
+                raise TemporalUnreachable(address, _reason(err), configured) from None
             await asyncio.sleep(0.2)
-    raise RuntimeError(f"cannot reach Temporal at {address}: {last}")

@@ -460,6 +460,31 @@ def setting(name: str, env: Mapping[str, str] | None = None):
     raise KeyError(name)
 
 
+# What a command line needs to reach the same deployment as this process: printed in
+# front of the commands a worker or ./run suggests. Never credentials (TEMPORAL_API_KEY).
+COMMAND_VARIABLES = (
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "LIFECYCLE_TEMPORAL_PORT",
+    "LIFECYCLE_RULES",
+)
+
+
+def command_environment(env: Mapping[str, str] | None = None) -> str:
+    """``NAME=value `` for each of ``COMMAND_VARIABLES`` set in ``env`` (default
+    ``os.environ``), shell-quoted: the prefix that makes a printed ``lifecycle`` command
+    reach the deployment this process uses, when typed in another shell."""
+    import shlex
+
+    env = os.environ if env is None else env
+    parts = [
+        f"{name}={shlex.quote(env[name].strip())}"
+        for name in COMMAND_VARIABLES
+        if env.get(name, "").strip()
+    ]
+    return "".join(part + " " for part in parts)
+
+
 def override(name: str, value: str) -> Callable[[], None]:
     """Set the variable ``name`` for this process (the simulator points ``LIFECYCLE_DATA``
     at its own folder, for the custom activities it runs); returns what restores it."""

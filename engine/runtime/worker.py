@@ -28,7 +28,7 @@ from engine.runtime.config import TASK_QUEUE
 from engine.runtime.plans import PlanStore
 from engine.runtime.registry import temporal_activities
 from engine.runtime.servers import EmbeddedTemporal, port_open
-from engine.runtime.settings import Settings
+from engine.runtime.settings import Settings, command_environment
 from workflows.customer import CustomerWorkflow
 
 log = logging.getLogger("lifecycle")
@@ -200,7 +200,11 @@ async def run_worker(
                 log.info("  Web UI:    %s", server.ui_address)
             if settings.smtp is None:
                 log.info("  SMTP sink: 127.0.0.1:%d -> %s", smtp.port, data / "outbox")
-            log.info("  send an event: lifecycle send-event '%s'", EXAMPLE_EVENT)
+            log.info(
+                "  send an event: %slifecycle send-event '%s'",
+                command_environment(),
+                EXAMPLE_EVENT,
+            )
             if ready_file:
                 ready_file.write_text(str(os.getpid()))
             await stop.wait()

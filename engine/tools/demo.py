@@ -93,6 +93,21 @@ def read_outbox(outbox: Path, seen: set[str]) -> list[tuple[Path, object]]:
     return new
 
 
+def email_line(to: str, subject: str, width: int | None = None) -> str:
+    """One email of the summary: the recipient in a 32-column field, then the subject, both
+    cut to fit the terminal (``width``, default its width) so long ones keep the columns;
+    a folded header's line break is read as the space it stands for."""
+    import shutil
+
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    room = max(20, width - 2 - 32 - 1)
+    return f"  {_fit(' '.join(to.split()), 32):<32} {_fit(' '.join(subject.split()), room)}"
+
+
+def _fit(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
 def ensure_api(data: Path, port: int) -> str:
     """The address of a running ``lifecycle serve``, starting one if needed."""
     url = f"http://127.0.0.1:{port}"
@@ -175,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if cli_main(["validate"]) != 0:
         return 1
     from engine.runtime.keys import load_keys
-    from engine.runtime.settings import Settings, override
+    from engine.runtime.settings import Settings, command_environment, override
 
     settings = Settings.from_env()
     api_url = f"http://127.0.0.1:{settings.api_port}"
@@ -209,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         time.sleep(0.3)
     for path, msg in arrived:
-        print(f"  {msg['To']:<32} {msg['Subject']}\n      {path}")
+        print(f"{email_line(str(msg['To']), str(msg['Subject']))}\n      {path}")
     if not arrived:
         print("  none arrived within 60 s; see var/worker.log")
     if events:
@@ -227,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  curl -u {write_key}: {api_url}/v1/track -H 'Content-Type: application/json' \\\n"
         '    -d \'{"userId": "me", "event": "customer.signed_up", "context": {"traits": '
         '{"name": "Me", "email": "me@example.test", "marketing_opt_in": true}}}\'\n'
-        "Look at it:       .venv/bin/lifecycle status me\n"
+        f"Look at it:       {command_environment()}.venv/bin/lifecycle status me\n"
         + (
             "One-click unsubscribe, as a mailbox provider does it (the first email's link):\n"
             f"  curl -d List-Unsubscribe=One-Click {unsubscribe}\n"

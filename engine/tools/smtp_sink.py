@@ -5,6 +5,8 @@ a ``reject(rcpt) -> reply | None`` hook to refuse recipients, credentials to req
 AUTH and an SSL context to offer (and require) STARTTLS.
 Out: ``SmtpSink.messages``, the captured messages (envelope, raw bytes, parsed
 ``EmailMessage``), and, with an outbox, one ``<timestamp>-<n>.eml`` file per message.
+aiosmtpd's protocol log (every command, on the ``mail.log`` logger) is shown only when
+logging is at DEBUG (``LOG_LEVEL=DEBUG`` for the worker).
 
     python -m engine.tools.smtp_sink --port 2525 --outbox var/outbox
 """
@@ -12,6 +14,7 @@ Out: ``SmtpSink.messages``, the captured messages (envelope, raw bytes, parsed
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import socket
 import ssl
@@ -69,6 +72,14 @@ class _Authenticator:
         return AuthResult(success=False, handled=False)
 
 
+def quiet_protocol_log() -> None:
+    """Keep aiosmtpd's ``mail.log`` (a line per SMTP command, at INFO) out of the log
+    unless the root logger is at DEBUG or the logger was configured on purpose."""
+    protocol = logging.getLogger("mail.log")
+    if protocol.level == logging.NOTSET and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        protocol.setLevel(logging.WARNING)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -99,6 +110,7 @@ class SmtpSink:
         self._count = 0
 
     def start(self) -> SmtpSink:
+        quiet_protocol_log()
         if self.port == 0:
             # aiosmtpd's Controller checks readiness by connecting to the port it was
             # given, so it needs a concrete one.
