@@ -105,6 +105,7 @@ class CustomerSettings:
 
     sender: str = ""
     unsubscribe_url: str = ""  # "{customer_id}" is replaced with the customer's id
+    timezone: str = ""  # settings.timezone: for customers without a valid customer.timezone
 
 
 @dataclass

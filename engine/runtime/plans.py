@@ -118,11 +118,15 @@ class PlanStore:
         for name, journey in plan.journeys.items():
             data = to_dict(journey)
             journeys[name] = data
-            by_trigger.setdefault(journey.trigger.key, []).append(data)
+            for trigger in journey.triggers:  # a list of triggers: indexed under each
+                by_trigger.setdefault(trigger.key, []).append(data)
         self.journeys, self.by_trigger = journeys, by_trigger
         self.settings = CustomerSettings(
-            sender=plan.settings.sender, unsubscribe_url=plan.settings.unsubscribe_url
+            sender=plan.settings.sender,
+            unsubscribe_url=plan.settings.unsubscribe_url,
+            timezone=getattr(plan.settings, "timezone", ""),
         )
+        self.schema = getattr(plan, "schema", None)  # dsl.ir.Schema: what events must fit
 
     def refresh(self) -> None:
         now = time.monotonic()
