@@ -1184,9 +1184,9 @@ class _Compiler:
             used_by = f"used by {text.source.path}:{ref_line}:{ref_col}"
             for use in field_uses(self._env, file):
                 problem, _, hint = types.check(use.root, [use.name])
-                if problem is None or (use.file, use.line, problem) in seen:
-                    continue
-                seen.add((use.file, use.line, problem))
+                if problem is None or (use.file, problem) in seen:
+                    continue  # the first use in each file is enough to find the others
+                seen.add((use.file, problem))
                 lines = self.template_set.sources.get(use.file, "").splitlines()
                 line_text = lines[use.line - 1] if 0 < use.line <= len(lines) else None
                 col = 1
