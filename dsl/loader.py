@@ -30,6 +30,16 @@ WAIT_FOR_KEYS = ("received", "timeout")
 SCHEMA_KEYS = ("customer", "events", "strict")
 FIELD_TYPES = ("text", "number", "bool", "date", "datetime", "email", "timezone", "list", "map")
 ELSE_IF = "else if "  # a key beside `if ...:`: `else if EXPR:` (CONTRACT.md §7)
+# What each key above holds, where it is not one line of text: the shapes walked below,
+# and what docs/rules.schema.json is generated from (dsl.rules_schema), so the two agree.
+KEY_SHAPES = {
+    ("settings", "teams"): "name_map",
+    ("journey", "trigger"): "text_or_list",
+    ("journey", "steps"): "steps",
+    ("schema", "customer"): "fields",
+    ("schema", "events"): "event_fields",
+    ("schema", "strict"): "bool",
+}
 MAX_NESTING = 64  # YAML collections inside each other
 
 STR_TAG = "tag:yaml.org,2002:str"
