@@ -13,16 +13,30 @@ only: it runs inside Temporal's workflow sandbox.
 from __future__ import annotations
 
 import functools
+import re
+from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC_ZONE = ZoneInfo("UTC")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
 
 
 @functools.lru_cache(maxsize=512)
 def zone_named(name: str) -> ZoneInfo | None:
-    """The zone called ``name`` (an IANA name such as ``Europe/Berlin``), or None."""
-    if not isinstance(name, str) or not name or len(name) > 64 or name.startswith("/"):
+    """The zone called ``name`` (an IANA name such as ``Europe/Berlin``), or None.
+
+    Read from the pinned ``tzdata`` package first (``ZoneInfo(name)`` would prefer the
+    machine's /usr/share/zoneinfo, whose rules differ between machines and over time),
+    so two workers replaying one history compute the same local times."""
+    if not isinstance(name, str) or len(name) > 64 or not _NAME.match(name):
         return None
+    try:
+        data = resources.files("tzdata.zoneinfo").joinpath(*name.split("/"))
+        if data.is_file():
+            with data.open("rb") as f:
+                return ZoneInfo.from_file(f, key=name)
+    except (ModuleNotFoundError, ValueError, OSError):
+        pass
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):

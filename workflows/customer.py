@@ -207,8 +207,8 @@ class CustomerWorkflow:
         """The main loop with triggers: events, due timers and profile changes, in turn."""
         while True:
             await self._idle(inp)
-            if self._should_continue(inp) and not self._due_timers():
-                return
+            if self._should_continue(inp) and not self._due_timers() and not self.profile_dirty:
+                return  # (a step's profile change is looked at before continuing as new)
             self.busy = True
             try:
                 if self._due_timers():

@@ -41,3 +41,8 @@ def test_render_bench_compares_inline_and_pool():
     out = run_bench("bench_render.py", "--renders", "6", "--repeat", "1")
     assert "inline render_email" in out
     assert "pool, one at a time" in out
+
+
+def test_triggers_bench_runs_both_sides():
+    out = run_bench("bench_triggers.py", "--customers", "3")
+    assert "triggers - none:" in out

@@ -110,8 +110,7 @@ def test_describe_due_in_local_time():
     assert describe_due(YEARLY, at, BERLIN, NOW) == "birthday: 20 Jan 2031 10:00 Europe/Berlin"
     at = datetime(2030, 3, 2, 0, 0, tzinfo=UTC)
     assert (
-        describe_due(INACTIVE, at, UTC_ZONE, NOW)
-        == "no order.placed for 60 days: 2 Mar 00:00 UTC"
+        describe_due(INACTIVE, at, UTC_ZONE, NOW) == "no order.placed for 60 days: 2 Mar 00:00 UTC"
     )
 
 
