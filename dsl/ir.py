@@ -289,6 +289,14 @@ class Plan:
 
 def to_dict(obj: Any) -> Any:
     """A dataclass tree as plain JSON-safe data; steps carry their ``kind``."""
+    if isinstance(obj, Trigger):
+        # Only the fields its kind sets: an event trigger is {"kind", "event"}, as it was
+        # before triggers had more kinds (pinned plans and hashes keep their shape).
+        return {
+            f.name: to_dict(getattr(obj, f.name))
+            for f in fields(obj)
+            if f.name in ("kind", "event") or getattr(obj, f.name) != f.default
+        }
     if isinstance(obj, Step):
         out: dict[str, Any] = {"kind": obj.kind}
         for f in fields(obj):
