@@ -1051,6 +1051,10 @@ class _Compiler:
                     node.target.start,
                 )
                 return None, scope, False
+            if self.types is not None and self.types.customer is not None:
+                problem, _, hint = self.types.check("customer", names[1:])
+                if problem is not None:
+                    self.error(text, problem, node.target.starts[1], hint)
             return ir.Set(origin, "customer", names[1], value), scope, False
         if names[0] in ("trigger", "event"):
             self.error(

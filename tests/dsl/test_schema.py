@@ -68,6 +68,24 @@ journeys:
     )
 
 
+def test_setting_an_undeclared_customer_field(tmp_path):
+    assert rendered(
+        """
+journeys:
+  j:
+    trigger: order.placed
+    steps:
+      - set customer.lifetime_valu = 3
+""",
+        tmp_path,
+    ) == (
+        "r.yaml:11:22: error: unknown customer field 'lifetime_valu'\n"
+        "      - set customer.lifetime_valu = 3\n"
+        "                     ^\n"
+        "hint: did you mean 'lifetime_value'?"
+    )
+
+
 def test_a_trigger_field_the_event_does_not_declare(tmp_path):
     assert rendered(
         """
