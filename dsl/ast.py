@@ -166,6 +166,20 @@ class ReentryPolicy(Node):
     duration: Duration | None = None
 
 
+@dataclass
+class TriggerNode(Node):
+    """One trigger (CONTRACT.md §7): ``kind`` is event | inactivity | date | segment."""
+
+    kind: str
+    event: Name | None = None  # event, inactivity
+    duration: Duration | None = None  # inactivity: the spell; date: the offset
+    negative: bool = False  # date: the offset is before the field's time
+    path: Path | None = None  # date: the field
+    yearly: bool = False
+    at: Name | None = None  # date: HH:MM
+    expr: Node | None = None  # segment
+
+
 StepNode = (
     SendStep
     | NotifyStep

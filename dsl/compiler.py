@@ -38,9 +38,11 @@ from dsl.contact import (
 from dsl.errors import RulesError, TextError, did_you_mean
 from dsl.functions import FUNCTIONS
 from dsl.loader import (
+    ELSE_IF,
     IfBlock,
     LineStep,
     RawJourney,
+    RawSchema,
     RawStep,
     RulesFile,
     Text,
@@ -52,10 +54,12 @@ from dsl.parser import (
     parse_event,
     parse_reentry,
     parse_step,
+    parse_trigger,
 )
 from dsl.parser import (
     parse_expression as parse_expression_ast,
 )
+from dsl.schedule import TIME_RE
 from dsl.template_needs import TemplateNeeds
 from dsl.templates import (
     SampleRenderer,
@@ -166,6 +170,60 @@ class _OneLine:
         return RulesError("<expression>", 1, offset + 1, message, hint, self.value)
 
 
+# A declared field type (``schema:``) as the compiler's coarse expression type.
+_FIELD_COARSE = {
+    "text": "str",
+    "email": "str",
+    "timezone": "str",
+    "date": "str",
+    "datetime": "str",
+    "number": "number",
+    "bool": "bool",
+    "list": "list",
+    "map": "any",
+}
+_TRIGGER_WORDS = ("no", "every", "on", "entering")
+# What ``trigger.*`` holds for journeys started by a trigger that is not an event.
+_TRIGGER_DATA = {
+    "inactivity": {"last_at": "datetime"},
+    "date": {"at": "datetime", "field": "text"},
+    "segment": {},
+}
+
+
+@dataclass(frozen=True)
+class _Types:
+    """What a schema says about the names an expression may read: None means undeclared
+    (anything goes, as without a schema)."""
+
+    customer: dict[str, str] | None = None
+    trigger: dict[str, str] | None = None
+    trigger_what: str = ""  # "the event 'order.placed'", for messages
+
+    def check(self, root: str, names: list[str]) -> tuple[str | None, str, str | None]:
+        """(problem, coarse type, hint) of ``root.names``."""
+        fields = self.customer if root == "customer" else self.trigger
+        if fields is None or not names:
+            return None, "any", None
+        name = names[0]
+        kind = fields.get(name)
+        if kind is None:
+            if root == "customer":
+                problem = f"unknown customer field '{name}'"
+                hint = did_you_mean(name, fields) or "declare it under 'schema: customer:'"
+            else:
+                problem = f"'trigger.{name}' is not a field of {self.trigger_what}"
+                hint = did_you_mean(name, fields) or (
+                    "declare it under 'schema: events:'"
+                    if self.trigger_what.startswith("the event")
+                    else "fields: " + (", ".join(sorted(fields)) or "none")
+                )
+            return problem, "any", hint
+        if len(names) > 1:
+            return None, "any", None
+        return None, _FIELD_COARSE.get(kind, "any"), None
+
+
 def _type_word(t: str) -> str:
     return _TYPE_WORDS.get(t, t)
 
@@ -189,10 +247,13 @@ def _fits(actual: str, wanted: str) -> bool:
 class _Lowering:
     """AST expression → ``ir.Expr`` tree and a coarse type, reporting name/type problems."""
 
-    def __init__(self, text, scope: _Scope, problems: list[RulesError]) -> None:
+    def __init__(
+        self, text, scope: _Scope, problems: list[RulesError], types: _Types | None = None
+    ) -> None:
         self.text = text
         self.scope = scope
         self.problems = problems
+        self.types = types
 
     def report(self, offset: int, message: str, hint: str | None = None) -> None:
         self.problems.append(self.text.error(message, offset, hint))
@@ -208,7 +269,13 @@ class _Lowering:
         if isinstance(node, ast.ListLit):
             return ["list", [self.lower(item)[0] for item in node.items]], "list"
         if isinstance(node, ast.Path):
-            return self.path(node), "any"
+            tree = self.path(node)
+            if self.types is None or node.names[0] not in ("customer", "trigger"):
+                return tree, "any"
+            problem, kind, hint = self.types.check(node.names[0], node.names[1:])
+            if problem is not None:
+                self.report(node.starts[1] if len(node.starts) > 1 else node.start, problem, hint)
+            return tree, kind
         if isinstance(node, ast.Func):
             return self.func(node)
         if isinstance(node, ast.Not):
@@ -358,10 +425,15 @@ class _Compiler:
         self._env = None
         self._available: list[str] | None = None
         self._needs: TemplateNeeds | None = None
+        self.schema: ir.Schema | None = None  # schema: of all files together
+        self.types: _Types | None = None  # what the journey being compiled may read
+        # (template file, trigger fields or None) -> the first step that sends it
+        self.field_checks: dict[tuple[str, tuple | None, str], Text] = {}
 
     # ---- driver
     def run(self, files: list[RulesFile]) -> CompileResult:
         self.merge_settings(files)
+        self.merge_schema(files)
         journeys: dict[str, ir.Journey] = {}
         first_seen: dict[str, Text] = {}
         for rules_file in files:
@@ -383,9 +455,10 @@ class _Compiler:
                 if journey is not None:
                     journeys[name] = journey
         self.render_samples()
+        self.check_template_fields()
         self.problems.sort(key=RulesError.sort_key)
         used = sorted(self.template_ok)
-        plan = ir.Plan(self.settings, journeys)
+        plan = ir.Plan(self.settings, journeys, self.schema)
         return CompileResult(plan, self.problems, used, self.template_set)
 
     def error(self, text: Text, message: str, offset: int = 0, hint: str | None = None):
@@ -397,7 +470,7 @@ class _Compiler:
         for rules_file in files:
             raw = rules_file.settings
             for key in ("sender", "unsubscribe_url", "public_url"):
-                text = getattr(raw, key)
+                text = getattr(raw, key, None)
                 if text is None:
                     continue
                 if key in seen and seen[key].value != text.value:
@@ -488,6 +561,41 @@ class _Compiler:
             except ContactTextError as e:
                 self.error(text, e.message, e.offset, e.hint)
 
+    def merge_schema(self, files: list[RulesFile]) -> None:
+        """``schema:`` of every file, as one: a field declared twice must agree."""
+        raws: list[RawSchema] = [f.schema for f in files if f.schema is not None]
+        if not raws:
+            return
+        schema = ir.Schema(customer={}, events={})
+        seen: dict[tuple[str, str], Text] = {}
+
+        def add(where: dict[str, str], scope: str, name: Text, kind: Text) -> None:
+            first = seen.get((scope, name.value))
+            if first is not None and where[name.value] != kind.value:
+                line, col = first.position()
+                self.error(
+                    kind,
+                    f"{scope} field '{name.value}' is declared as {where[name.value]} "
+                    f"(at {first.source.path}:{line}:{col}) and as {kind.value}",
+                    hint="declare each field once, with one type",
+                )
+                return
+            seen[(scope, name.value)] = kind
+            where[name.value] = kind.value
+
+        for raw in raws:
+            schema.strict = schema.strict or raw.strict
+            for name, kind in raw.customer:
+                add(schema.customer, "customer", name, kind)
+            for event, fields in raw.events:
+                etype = self.event_name(event)
+                if etype is None:
+                    continue
+                where = schema.events.setdefault(etype, {})
+                for name, kind in fields:
+                    add(where, f"event '{etype}'", name, kind)
+        self.schema = schema
+
     def address_ok(self, text: Text, what: str) -> bool:
         """One strict address (the same check as at send time), else a problem here: a
         bad From would otherwise fail every customer's email at send time."""
@@ -520,17 +628,25 @@ class _Compiler:
         fields = raw.fields
         ok = True
         trigger = None
+        triggers: list[ir.Trigger | None] = []
         if "trigger" not in fields:
             self.error(name, f"journey '{name.value}' has no trigger", hint="add 'trigger: EVENT'")
             ok = False
         else:
-            event = self.event_name(fields["trigger"])
-            trigger = ir.Trigger(kind="event", event=event) if event is not None else None
-            ok = ok and trigger is not None
+            texts = raw.triggers or [fields["trigger"]]
+            triggers = [self.trigger(text) for text in texts]
+            ok = all(t is not None for t in triggers)
+            trigger = triggers[0] if ok else None
+        self.types = self.journey_types(triggers if ok and trigger is not None else None)
+        if ok and len({t.key for t in triggers}) < len(triggers):
+            self.error(raw.triggers[0], "the same trigger is listed twice", hint="list it once")
         goal = self.event_name(fields["goal"]) if "goal" in fields else None
         root_scope = _Scope(frozenset())
         when = self.expression(fields["when"], root_scope) if "when" in fields else None
         key = self.expression(fields["key"], root_scope) if "key" in fields else None
+        exit_when = None
+        if "exit_when" in fields:
+            exit_when = self.expression(fields["exit_when"], root_scope)
         reentry = self.reentry(fields["reentry"]) if "reentry" in fields else ir.Reentry()
         message_class, when_capped = self.contact_fields(fields)
         if raw.steps is None:
@@ -553,6 +669,8 @@ class _Compiler:
             # sender and unsubscribe_url are customer settings (the lookup delivers them)
             message_class=message_class,
             when_capped=when_capped,
+            also=triggers[1:],
+            exit_when=exit_when,
         )
         journey.hash = journey.compute_hash()
         return journey
@@ -590,6 +708,140 @@ class _Compiler:
                 when_capped = text.value
         return message_class, when_capped
 
+    def trigger(self, text: Text) -> ir.Trigger | None:
+        """One trigger (CONTRACT.md §7) → ``ir.Trigger``, or None after reporting why not."""
+        try:
+            node = parse_trigger(text.value)
+        except TextError as e:
+            words = text.value.split(None, 1)
+            if not words or words[0] not in _TRIGGER_WORDS:
+                self.event_name(text)  # an event name that is not one: say so, as ever
+                return None
+            hint = e.hint
+            if hint is None:
+                hint = (
+                    "a trigger is an event name (order.placed), 'no EVENT for DURATION', "
+                    "'every year on customer.FIELD [at HH:MM]', "
+                    "'on customer.FIELD [- DURATION] [at HH:MM]' or 'entering EXPR'"
+                )
+            self.error(text, f"not a trigger: {e.message}", e.offset, hint)
+            return None
+        if node.kind == "event":
+            return ir.Trigger(kind="event", event=node.event.text)
+        if node.kind == "inactivity":
+            seconds = self.duration(text, node.duration)
+            if seconds is None:
+                return None
+            return ir.Trigger(kind="inactivity", event=node.event.text, seconds=seconds)
+        if node.kind == "segment":
+            expr = _Lowering(text, _Scope(frozenset()), self.problems, self.profile_types())
+            lowered = expr.expr(node.expr)
+            self.check_segment(text, node.expr)
+            return ir.Trigger(kind="segment", src=lowered.src, expr=lowered.tree)
+        # date
+        names = node.path.names
+        if names[0] != "customer" or len(names) < 2:
+            self.error(
+                text,
+                "a date trigger reads a customer field",
+                node.path.start,
+                f"write e.g. 'on customer.{names[-1]}'",
+            )
+            return None
+        path = ".".join(names[1:])
+        declared = (self.schema.customer if self.schema else {}).get(names[1])
+        if declared is None and self.schema is not None and self.schema.customer:
+            self.error(
+                text,
+                f"unknown customer field '{names[1]}'",
+                node.path.starts[1],
+                did_you_mean(names[1], self.schema.customer)
+                or "declare it under 'schema: customer:'",
+            )
+            return None
+        if declared is not None and declared not in ("date", "datetime") and len(names) == 2:
+            self.error(
+                text,
+                f"a date trigger needs a date or datetime field; customer.{names[1]} is "
+                f"declared as {declared}",
+                node.path.starts[1],
+                f"declare it as date (YYYY-MM-DD{' or MM-DD' if node.yearly else ''}) or datetime",
+            )
+            return None
+        at = ""
+        if node.at is not None:
+            m = TIME_RE.match(node.at.text)
+            if m is None:
+                self.error(
+                    text,
+                    f"'{node.at.text}' is not a time of day",
+                    node.at.start,
+                    "write HH:MM, from 00:00 to 23:59",
+                )
+                return None
+            at = f"{int(m[1]):02d}:{m[2]}"
+        seconds = 0
+        if node.duration is not None:
+            seconds = self.duration(text, node.duration)
+            if seconds is None:
+                return None
+            seconds = -seconds if node.negative else seconds
+        return ir.Trigger(kind="date", path=path, yearly=node.yearly, at=at, seconds=seconds)
+
+    def check_segment(self, text: Text, node: ast.Node) -> None:
+        """``entering`` reads the profile only: it is evaluated with no trigger or event."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Path) and n.names[0] != "customer":
+                self.error(
+                    text,
+                    f"'entering' reads customer fields only, not '{n.names[0]}'",
+                    n.start,
+                    "write a condition over customer.*",
+                )
+                return
+            for value in vars(n).values():
+                if isinstance(value, ast.Node):
+                    stack.append(value)
+                elif isinstance(value, list):
+                    stack.extend(v for v in value if isinstance(v, ast.Node))
+
+    def profile_types(self) -> _Types | None:
+        if self.schema is None or not self.schema.customer:
+            return None
+        return _Types(customer=self.schema.customer)
+
+    def journey_types(self, triggers: list[ir.Trigger] | None) -> _Types | None:
+        """What the journey's expressions may read: declared customer fields, and the
+        trigger's fields when every trigger's data is known."""
+        if self.schema is None:
+            return None
+        customer = self.schema.customer or None
+        trigger_fields: dict[str, str] | None = None
+        what = ""
+        if triggers:
+            merged: dict[str, str] = {}
+            for t in triggers:
+                if t.kind == "event":
+                    declared = self.schema.events.get(t.event)
+                    if declared is None:
+                        merged = None
+                        break
+                    merged.update(declared)
+                else:
+                    merged.update(_TRIGGER_DATA[t.kind])
+            trigger_fields = merged
+            if len(triggers) == 1 and triggers[0].kind == "event":
+                what = f"the event '{triggers[0].event}'"
+            elif len(triggers) == 1:
+                what = f"the trigger '{triggers[0]}'"
+            else:
+                what = "any of the journey's triggers"
+        if customer is None and trigger_fields is None:
+            return None
+        return _Types(customer=customer, trigger=trigger_fields, trigger_what=what)
+
     def event_name(self, text: Text) -> str | None:
         try:
             return parse_event(text.value).text
@@ -623,7 +875,7 @@ class _Compiler:
         except TextError as e:
             self.error(text, e.message, e.offset, e.hint)
             return None
-        return _Lowering(text, scope, self.problems).expr(node)
+        return _Lowering(text, scope, self.problems, self.types).expr(node)
 
     def duration(self, text: Text, d: ast.Duration) -> int | None:
         factor = UNITS.get(d.unit)
@@ -695,7 +947,7 @@ class _Compiler:
                 hint="for a plain delay write '- wait 2 days' without ':'",
             )
             return None, scope, False
-        low = _Lowering(text, scope, self.problems)
+        low = _Lowering(text, scope, self.problems, self.types)
 
         if isinstance(node, ast.IfStep):
             if not isinstance(raw, IfBlock):
@@ -707,9 +959,28 @@ class _Compiler:
                 return None, scope, False
             cond = low.expr(node.cond)
             then, then_scope, then_ends = self.block(raw.then, scope)
+            branches = [(then_scope, then_ends)]
+            # `else if EXPR:` keys: each an If nested in the else branch of the one before
+            chain: list[tuple[ir.If, bool]] = []
+            for key, steps in raw.elifs:
+                elif_cond = self.else_if(key, scope)
+                body, body_scope, body_ends = self.block(steps, scope)
+                branches.append((body_scope, body_ends))
+                line, col = key.position(0)
+                elif_origin = ir.Origin(key.source.path, line, col)
+                chain.append(
+                    (
+                        ir.If(elif_origin, elif_cond or ir.Expr("false", ["lit", False]), body),
+                        body_ends,
+                    )
+                )
             else_, else_scope, else_ends = self.block(raw.else_ or [], scope)
-            after = _join(scope, [(then_scope, then_ends), (else_scope, else_ends)])
-            ends = then_ends and else_ends and raw.else_ is not None
+            branches.append((else_scope, else_ends))
+            after = _join(scope, branches)
+            ends = all(e for _, e in branches) and raw.else_ is not None
+            for step, _ in reversed(chain):
+                step.else_ = else_
+                else_ = [step]
             return ir.If(origin, cond, then, else_), after, ends
 
         if isinstance(node, ast.WaitForStep):
@@ -725,7 +996,9 @@ class _Compiler:
                 seconds = self.duration(text, node.within)
             where = None
             if node.where is not None:
-                where = _Lowering(text, scope.with_event(True), self.problems).expr(node.where)
+                where = _Lowering(text, scope.with_event(True), self.problems, self.types).expr(
+                    node.where
+                )
             received_raw = raw.received if isinstance(raw, WaitForBlock) else None
             timeout_raw = raw.timeout if isinstance(raw, WaitForBlock) else None
             received, r_scope, r_ends = self.block(received_raw or [], scope.with_event(True))
@@ -789,6 +1062,16 @@ class _Compiler:
                 "give an ISO 8601 time (e.g. customer.renewal_at), or HH:MM for a time of day",
             )
         return ir.WaitUntil(origin, at=ir.Expr(text.value[node.at.start : node.at.end], tree))
+
+    def else_if(self, key: Text, scope: _Scope) -> ir.Expr | None:
+        """The condition of an ``else if EXPR`` key (offsets stay those of the key)."""
+        blanked = " " * len(ELSE_IF) + key.value[len(ELSE_IF) :]
+        try:
+            node = parse_expression_ast(blanked)
+        except TextError as e:
+            self.error(key, e.message, e.offset, e.hint)
+            return None
+        return _Lowering(key, scope, self.problems, self.types).expr(node)
 
     def kwargs(self, text: Text, args: list[ast.Kwarg], low: _Lowering) -> dict[str, ir.Expr]:
         out: dict[str, ir.Expr] = {}
@@ -883,6 +1166,10 @@ class _Compiler:
                     node.target.start,
                 )
                 return None, scope, False
+            if self.types is not None and self.types.customer is not None:
+                problem, _, hint = self.types.check("customer", names[1:])
+                if problem is not None:
+                    self.error(text, problem, node.target.starts[1], hint)
             return ir.Set(origin, "customer", names[1], value), scope, False
         if names[0] in ("trigger", "event"):
             self.error(
@@ -949,6 +1236,10 @@ class _Compiler:
             )
         if not missing:
             self.render_checks.setdefault((file, frozenset(available)), text)
+        if self.types is not None:
+            trigger = self.types.trigger
+            key = (file, tuple(sorted(trigger.items())) if trigger is not None else None)
+            self.field_checks.setdefault((*key, self.types.trigger_what), text)
 
     def render_samples(self) -> None:
         """Render each template once per set of names its steps provide, with sample
@@ -993,6 +1284,40 @@ class _Compiler:
             self.problems.append(
                 RulesError(str(self.templates_dir / where), line, 1, message, hint, source_line)
             )
+
+    def check_template_fields(self) -> None:
+        """With a schema: every customer.NAME / trigger.NAME a sent template reads is
+        declared (for trigger.*, by the event that starts the journey)."""
+        if not self.field_checks or self._env is None:
+            return
+        from dsl.template_fields import field_uses
+
+        seen: set[tuple] = set()
+        for (file, trigger, what), text in self.field_checks.items():
+            types = _Types(
+                customer=self.schema.customer or None if self.schema else None,
+                trigger=dict(trigger) if trigger is not None else None,
+                trigger_what=what,
+            )
+            ref_line, ref_col = text.position()
+            used_by = f"used by {text.source.path}:{ref_line}:{ref_col}"
+            for use in field_uses(self._env, file):
+                problem, _, hint = types.check(use.root, [use.name])
+                if problem is None or (use.file, problem) in seen:
+                    continue  # the first use in each file is enough to find the others
+                seen.add((use.file, problem))
+                lines = self.template_set.sources.get(use.file, "").splitlines()
+                line_text = lines[use.line - 1] if 0 < use.line <= len(lines) else None
+                col = 1
+                if line_text is not None:
+                    found = line_text.find(f"{use.root}.{use.name}")
+                    col = found + 1 if found >= 0 else 1
+                hint = f"{hint}; {used_by}" if hint else used_by
+                self.problems.append(
+                    RulesError(
+                        str(self.templates_dir / use.file), use.line, col, problem, hint, line_text
+                    )
+                )
 
     def unknown_template(self, text: Text, name: ast.Name) -> None:
         if self._available is None:
@@ -1040,7 +1365,7 @@ _TEMPLATE_NAMES = frozenset({"customer", "trigger", "unsubscribe_url"})
 
 def _branches(raw: RawStep) -> list[list[RawStep]]:
     if isinstance(raw, IfBlock):
-        return [raw.then, raw.else_ or []]
+        return [raw.then, *(steps for _, steps in raw.elifs), raw.else_ or []]
     if isinstance(raw, WaitForBlock):
         return [raw.received or [], raw.timeout or []]
     return []

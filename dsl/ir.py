@@ -133,17 +133,34 @@ class WaitUntil(Step):
 
 # --------------------------------------------------------------------------- journeys
 
-TRIGGER_KINDS = ("event",)  # next: "inactivity", "date", "segment" (CONTRACT.md §7)
+TRIGGER_KINDS = ("event", "inactivity", "date", "segment")  # CONTRACT.md §7
 
 
 @dataclass(frozen=True)
 class Trigger:
-    """What starts a journey. ``kind`` says which sort of trigger it is; only ``event``
-    exists today (the journey starts when an event of type ``event`` arrives). Kinds to
-    come add fields with defaults, so plans and the lookup protocol keep their shape."""
+    """What starts a journey (CONTRACT.md §7). ``kind``:
+
+    - ``event``: an event of type ``event`` arrives;
+    - ``inactivity``: ``seconds`` have passed since the last ``event`` (or the first event
+      of the customer), once per quiet spell;
+    - ``date``: the time computed from the profile field ``path`` (a dotted path below
+      ``customer``) moved by ``seconds`` (negative: before), at local time ``at``
+      (``HH:MM``; empty: 09:00 for a date, the field's own time for a date-time); every
+      year on its month and day when ``yearly``;
+    - ``segment``: the expression ``expr`` (a JSON tree, source ``src``) over the profile
+      turns true after a profile change (``entering``).
+
+    Kinds other than ``event`` are scheduled by the customer entity itself from their
+    key (every field is in it), so the lookup protocol keeps its shape."""
 
     kind: str = "event"
-    event: str = ""  # kind "event": the event type
+    event: str = ""  # kind "event": the event type; "inactivity": the awaited event
+    seconds: int = 0  # "inactivity": the quiet spell; "date": the offset
+    path: str = ""  # "date": the customer field, e.g. "birthday"
+    yearly: bool = False  # "date": every year on the field's month and day
+    at: str = ""  # "date": HH:MM, local time
+    src: str = ""  # "segment": the expression's text
+    expr: list | None = None  # "segment": the expression's tree (dsl.ir.Expr.tree)
 
     @property
     def key(self) -> str:
@@ -155,8 +172,35 @@ class Trigger:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "kind"}
         return f"{self.kind}:" + json.dumps(data, sort_keys=True, separators=(",", ":"))
 
+    @classmethod
+    def from_key(cls, key: str) -> Trigger:
+        """The trigger a key stands for (the inverse of ``key``)."""
+        kind, sep, rest = key.partition(":")
+        if not sep or kind not in TRIGGER_KINDS:
+            return cls(kind="event", event=key)
+        data = json.loads(rest)
+        known = {f.name for f in fields(cls)}
+        return cls(kind=kind, **{k: v for k, v in data.items() if k in known})
+
     def __str__(self) -> str:
-        return self.event if self.kind == "event" else self.key
+        if self.kind == "event":
+            return self.event
+        if self.kind == "inactivity":
+            return f"no {self.event} for {_human(self.seconds)}"
+        if self.kind == "segment":
+            return f"entering {self.src}"
+        text = ("every year on " if self.yearly else "on ") + f"customer.{self.path}"
+        if self.seconds:
+            text += (" + " if self.seconds > 0 else " - ") + _human(abs(self.seconds))
+        return text + (f" at {self.at}" if self.at else "")
+
+
+def _human(seconds: int) -> str:
+    for word, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {word}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 def trigger_from_dict(d: dict | str) -> Trigger:
@@ -184,6 +228,11 @@ class Journey:
     goal: str | None = None
     key: Expr | None = None
     reentry: Reentry = field(default_factory=Reentry)
+    # Further triggers when ``trigger:`` is a list (any one starts the journey), and the
+    # condition that ends the journey (reason "exit") once it turns true (CONTRACT.md §7).
+    # Left out of the hash while empty, so journeys compiled before them keep their hash.
+    also: list[Trigger] = field(default_factory=list)
+    exit_when: Expr | None = None
     # Plans pinned before settings became customer state (dsl.contract.CustomerSettings)
     # carry settings.sender and settings.unsubscribe_url here; new plans leave them empty.
     sender: str = ""
@@ -193,12 +242,25 @@ class Journey:
     message_class: str = "marketing"
     when_capped: str = "wait"
 
+    @property
+    def triggers(self) -> list[Trigger]:
+        """Every trigger that starts this journey."""
+        return [self.trigger, *self.also]
+
     def compute_hash(self) -> str:
         data = to_dict(self)
         data.pop("hash", None)
         for name, default in _HASH_DEFAULTS.items():  # hashes of older plans stay the same
             if data.get(name) == default:
                 data.pop(name)
+        for name in _HASH_OPTIONAL:
+            if not data.get(name):
+                data.pop(name, None)
+        # A trigger's fields beyond kind and event only count when set: an event trigger
+        # hashes as it did before triggers had more kinds.
+        for t in [data["trigger"], *data.get("also", ())]:
+            for k in [k for k, v in t.items() if k not in ("kind", "event") and not v]:
+                del t[k]
         blob = json.dumps(_strip_origins(data), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -206,6 +268,7 @@ class Journey:
 # Journey fields added after plans were first hashed: left out of the hash at their
 # default, so a journey that does not use them keeps the hash it always had.
 _HASH_DEFAULTS = {"message_class": "marketing", "when_capped": "wait"}
+_HASH_OPTIONAL = ("also", "exit_when")
 
 
 @dataclass
@@ -225,10 +288,25 @@ class Settings:
     consent: Expr | None = None
 
 
+# The field types a ``schema:`` may declare (CONTRACT.md §7).
+FIELD_TYPES = ("text", "number", "bool", "date", "datetime", "email", "timezone", "list", "map")
+
+
+@dataclass
+class Schema:
+    """The declared data (``schema:`` in rules): customer fields and each event's data
+    fields, by type (``FIELD_TYPES``). ``strict``: an undeclared field is an error."""
+
+    customer: dict[str, str] = field(default_factory=dict)
+    events: dict[str, dict[str, str]] = field(default_factory=dict)
+    strict: bool = False
+
+
 @dataclass
 class Plan:
     settings: Settings
     journeys: dict[str, Journey]
+    schema: Schema | None = None  # None: no schema declared (nothing is checked)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -236,6 +314,14 @@ class Plan:
 
 def to_dict(obj: Any) -> Any:
     """A dataclass tree as plain JSON-safe data; steps carry their ``kind``."""
+    if isinstance(obj, Trigger):
+        # Only the fields its kind sets: an event trigger is {"kind", "event"}, as it was
+        # before triggers had more kinds (pinned plans and hashes keep their shape).
+        return {
+            f.name: to_dict(getattr(obj, f.name))
+            for f in fields(obj)
+            if f.name in ("kind", "event") or getattr(obj, f.name) != f.default
+        }
     if isinstance(obj, Step):
         out: dict[str, Any] = {"kind": obj.kind}
         for f in fields(obj):
@@ -321,6 +407,8 @@ def journey_from_dict(d: dict) -> Journey:
         goal=d.get("goal"),
         key=_expr(d.get("key")),
         reentry=Reentry(**d.get("reentry", {})),
+        also=[trigger_from_dict(t) for t in d.get("also", ())],
+        exit_when=_expr(d.get("exit_when")),
         sender=d.get("sender", ""),
         unsubscribe_url=d.get("unsubscribe_url", ""),
         hash=d.get("hash", ""),
@@ -330,9 +418,11 @@ def journey_from_dict(d: dict) -> Journey:
 
 
 def plan_from_dict(d: dict) -> Plan:
+    schema = d.get("schema")
     return Plan(
         settings=_settings(d["settings"]),
         journeys={k: journey_from_dict(v) for k, v in d["journeys"].items()},
+        schema=Schema(**schema) if isinstance(schema, dict) else None,
     )
 
 

@@ -23,13 +23,26 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from dsl.errors import RulesError, did_you_mean
 
-TOP_KEYS = ("settings", "journeys")
+TOP_KEYS = ("settings", "journeys", "schema")
 SETTINGS_KEYS = ("sender", "teams", "unsubscribe_url", "public_url")
-JOURNEY_KEYS = ("description", "trigger", "when", "goal", "key", "reentry", "steps")
+JOURNEY_KEYS = ("description", "trigger", "when", "goal", "key", "reentry", "steps", "exit_when")
 # Contact policy (CONTRACT.md §6)
 SETTINGS_KEYS += ("timezone", "quiet_hours", "frequency_cap", "consent")
 JOURNEY_KEYS += ("class", "when_capped")
 WAIT_FOR_KEYS = ("received", "timeout")
+SCHEMA_KEYS = ("customer", "events", "strict")
+FIELD_TYPES = ("text", "number", "bool", "date", "datetime", "email", "timezone", "list", "map")
+ELSE_IF = "else if "  # a key beside `if ...:`: `else if EXPR:` (CONTRACT.md §7)
+# What each key above holds, where it is not one line of text: the shapes walked below,
+# and what docs/rules.schema.json is generated from (dsl.rules_schema), so the two agree.
+KEY_SHAPES = {
+    ("settings", "teams"): "name_map",
+    ("journey", "trigger"): "text_or_list",
+    ("journey", "steps"): "steps",
+    ("schema", "customer"): "fields",
+    ("schema", "events"): "event_fields",
+    ("schema", "strict"): "bool",
+}
 MAX_NESTING = 64  # YAML collections inside each other
 
 STR_TAG = "tag:yaml.org,2002:str"
@@ -103,6 +116,8 @@ class IfBlock:
     header: Text
     then: list[RawStep]
     else_: list[RawStep] | None = None
+    # `else if EXPR:` keys beside the header, in the order written: (key, steps)
+    elifs: list[tuple[Text, list[RawStep]]] = field(default_factory=list)
 
 
 @dataclass
@@ -120,6 +135,18 @@ class RawJourney:
     name: Text
     fields: dict[str, Text]
     steps: list[RawStep] | None
+    # `trigger:` written as a list: every item (fields["trigger"] is the first)
+    triggers: list[Text] = field(default_factory=list)
+
+
+@dataclass
+class RawSchema:
+    """``schema:`` of one file: (field, type) pairs, each event's pairs, and ``strict``."""
+
+    node: Node
+    customer: list[tuple[Text, Text]] = field(default_factory=list)
+    events: list[tuple[Text, list[tuple[Text, Text]]]] = field(default_factory=list)
+    strict: bool = False
 
 
 @dataclass
@@ -139,6 +166,7 @@ class RulesFile:
     source: Source
     settings: RawSettings = field(default_factory=RawSettings)
     journeys: list[RawJourney] = field(default_factory=list)
+    schema: RawSchema | None = None
 
 
 # --------------------------------------------------------------------------- entry points
@@ -354,6 +382,8 @@ class _Shape:
                 continue
             if key.value == "settings":
                 self.settings(value, out.settings)
+            elif key.value == "schema":
+                out.schema = self.schema(value)
             else:
                 for name, body in self.mapping(value, "journeys") or []:
                     journey = self.journey(name, body)
@@ -372,22 +402,64 @@ class _Shape:
             else:
                 setattr(out, key.value, self.text(value, key.value))
 
+    def schema(self, node: Node) -> RawSchema:
+        out = RawSchema(node)
+        for key, value in self.mapping(node, "schema") or []:
+            if not self.known(key, SCHEMA_KEYS, "in schema"):
+                continue
+            if key.value == "strict":
+                if isinstance(value, ScalarNode) and value.tag == "tag:yaml.org,2002:bool":
+                    out.strict = value.value.lower() in ("true", "yes", "on")
+                else:
+                    self.report(value, "schema.strict is true or false")
+            elif key.value == "customer":
+                out.customer = self.fields(value, "schema.customer")
+            else:
+                for event, fields in self.mapping(value, "schema.events") or []:
+                    if isinstance(fields, ScalarNode) and fields.tag == "tag:yaml.org,2002:null":
+                        out.events.append((event, []))
+                    else:
+                        out.events.append((event, self.fields(fields, f"event '{event.value}'")))
+        return out
+
+    def fields(self, node: Node, what: str) -> list[tuple[Text, Text]]:
+        """NAME: TYPE pairs, each TYPE one of FIELD_TYPES."""
+        out = []
+        for name, kind in self.mapping(node, what) or []:
+            text = self.text(kind, f"the type of '{name.value}'")
+            if text is None:
+                continue
+            if text.value not in FIELD_TYPES:
+                hint = did_you_mean(text.value, FIELD_TYPES) or "types: " + ", ".join(FIELD_TYPES)
+                self.problems.append(text.error(f"unknown field type '{text.value}'", hint=hint))
+                continue
+            out.append((name, text))
+        return out
+
     def journey(self, name: Text, node: Node) -> RawJourney | None:
         items = self.mapping(node, f"journey '{name.value}'")
         if items is None:
             return None
         fields: dict[str, Text] = {}
         steps = None
+        trigger_list: list[Text] = []
         for key, value in items:
             if not self.known(key, JOURNEY_KEYS, f"in journey '{name.value}'"):
                 continue
             if key.value == "steps":
                 steps = self.steps(value, "steps")
+            elif key.value == "trigger" and isinstance(value, SequenceNode):
+                if not value.value:
+                    self.report(value, "trigger is an empty list", "list at least one trigger")
+                items = [self.text(item, "a trigger") for item in value.value]
+                triggers = [t for t in items if t is not None]
+                if triggers and len(triggers) == len(items):
+                    fields["trigger"], trigger_list = triggers[0], triggers
             else:
                 text = self.text(value, key.value)
                 if text is not None:
                     fields[key.value] = text
-        return RawJourney(name, fields, steps)
+        return RawJourney(name, fields, steps, trigger_list)
 
     def steps(self, node: Node, what: str) -> list[RawStep] | None:
         if not isinstance(node, SequenceNode):
@@ -413,7 +485,10 @@ class _Shape:
         items = self.mapping(node, "a step")
         if not items:
             return None
-        headers = [(k, v) for k, v in items if k.value != "else"]
+        elif_items = [(k, v) for k, v in items if k.value.startswith(ELSE_IF)]
+        headers = [
+            (k, v) for k, v in items if k.value != "else" and not k.value.startswith(ELSE_IF)
+        ]
         else_items = [(k, v) for k, v in items if k.value == "else"]
         if len(headers) != 1:
             where = headers[1][0] if len(headers) > 1 else items[0][0]
@@ -431,12 +506,16 @@ class _Shape:
             if then is None:
                 return None
             block = IfBlock(header, then)
+            for key, value in elif_items:
+                steps = self.steps(value, "an 'else if' block")
+                if steps is not None:
+                    block.elifs.append((key, steps))
             if else_items:
                 block.else_ = self.steps(else_items[0][1], "an 'else' block")
             return block
         if first_word == "wait":
             block = WaitForBlock(header)
-            for key, _ in else_items:
+            for key, _ in else_items + elif_items:
                 self.problems.append(
                     key.error("'else' belongs to an 'if' step", hint="use 'timeout:' here")
                 )

@@ -36,6 +36,7 @@ _DESCRIBE = {
     "NUMBER": "a number",
     "UNIT": "a unit",
     "STRING": "a string",
+    "CLOCK_TIME": "a time of day (HH:MM)",
     "COMP_OP": "a comparison",
     "LPAR": "'('",
     "RPAR": "')'",
@@ -62,7 +63,7 @@ def _lark() -> Lark:
         _GRAMMAR_FILE.read_text(encoding="utf-8"),
         parser="lalr",
         lexer="contextual",
-        start=["step", "expression", "duration", "event", "reentry"],
+        start=["step", "expression", "duration", "event", "reentry", "trigger"],
         maybe_placeholders=True,
         # The AST is built by the LALR reductions themselves: no parse tree, no second
         # pass, and no recursion however deep the input is nested.
@@ -94,6 +95,12 @@ def parse_reentry(text: str) -> ast.ReentryPolicy:
     return _parse(text, "reentry")
 
 
+def parse_trigger(text: str) -> ast.TriggerNode:
+    """One trigger: an event name, ``no EVENT for DURATION``, ``every year on PATH [at
+    HH:MM]``, ``on PATH [+|- DURATION] [at HH:MM]`` or ``entering EXPR``."""
+    return _parse(text, "trigger")
+
+
 # Step lines repeat a lot across journeys ("exit", "wait 2 days"); the AST is never
 # mutated after it is built, so identical texts can share one.
 @functools.lru_cache(maxsize=8192)
@@ -118,6 +125,7 @@ _WHAT = {
     "duration": "duration",
     "event": "event name",
     "reentry": "reentry policy",
+    "trigger": "trigger",
 }
 
 
@@ -605,6 +613,37 @@ class _Build(Transformer_NonRecursive):
     def exit(self, c):
         return ast.ExitStep(*_tok_span(c[0]))
 
+    # ---- triggers
+    def event_trigger(self, c):
+        return ast.TriggerNode(*_tok_span(c[0]), "event", event=_name(c[0]))
+
+    def inactivity_trigger(self, c):
+        kw, event, _for, dur = c
+        return ast.TriggerNode(*_span(kw, dur), "inactivity", event=_name(event), duration=dur)
+
+    def yearly_trigger(self, c):
+        kw, path, at = c[0], c[3], c[4]
+        return ast.TriggerNode(*_span(kw, path, at), "date", path=path, yearly=True, at=at)
+
+    def date_trigger(self, c):
+        kw, path, offset, at = c
+        node = ast.TriggerNode(*_span(kw, path, at, offset and offset[1]), "date", path=path)
+        if offset is not None:
+            node.negative = offset[0] == "-"
+            node.duration = offset[1]
+        node.at = at
+        return node
+
+    def trigger_offset(self, c):
+        return (str(c[0]), c[1])
+
+    def at_time(self, c):
+        return _name(c[1])
+
+    def entering_trigger(self, c):
+        kw, expr = c
+        return ast.TriggerNode(*_span(kw, expr), "segment", expr=expr)
+
     # ---- reentry
     def never(self, c):
         return ast.ReentryPolicy(*_tok_span(c[0]), "never")
@@ -680,6 +719,9 @@ class _Build(Transformer_NonRecursive):
         name = c[0]
         args = _items(c)
         return _nest(ast.Func(*_span(name, c[-1]), str(name), args), *args)
+
+    def field_path(self, c):
+        return self.path(c)
 
     def path(self, c):
         return ast.Path(*_span(*c), [str(t) for t in c], [t.start_pos for t in c])

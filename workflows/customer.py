@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     from dsl import evaluator
     from dsl.contract import LOOKUP, Event, LookupInput, LookupItem, LookupResult, lookup_result_of
     from dsl.ir import Journey, Trigger, journey_from_dict
+    from dsl.schedule import describe_due, next_due
+    from dsl.zones import resolve_zone
     from workflows.interpreter import (
         PATCH_CONTACT_POLICY,
         Interpreter,
@@ -71,6 +73,11 @@ PATCH_STATE_BOUNDS = "state-bounds-v1"
 # (a lookup the trigger cache would have skipped), to learn that the worker applies it.
 PATCH_POLICY_SWITCH = "contact-policy-switch-v1"
 SUBSCRIPTION_EVENTS = ("customer.unsubscribed", "customer.resubscribed", "email.complained")
+# Triggers that are not events (inactivity, dates, entering), exit_when: the entity's own
+# durable timer for the next due trigger, and lookups by trigger key (CONTRACT.md §7).
+PATCH_TRIGGERS = "triggers-v1"
+TIMER_KINDS = ("inactivity:", "date:")  # trigger keys the entity schedules a timer for
+SEGMENT_KIND = "segment:"
 
 
 @workflow.defn(name="CustomerWorkflow")
@@ -97,6 +104,9 @@ class CustomerWorkflow:
         self.bounded = False  # set in run(): PATCH_STATE_BOUNDS
         self.policy_patched = False  # set in run(): PATCH_CONTACT_POLICY (CONTRACT.md §6)
         self.turns: list[tuple] = []  # marketing sends waiting to decide (send_turn)
+        self.triggers_on = False  # set in run(): PATCH_TRIGGERS
+        self.profile_dirty = False  # a step changed the profile (entering, exit_when)
+        self.parsed_triggers: dict[str, Trigger] = {}  # trigger key -> Trigger
         self.interpreter = self.interpreter_class(self)
 
     def _now(self) -> datetime:
@@ -108,17 +118,24 @@ class CustomerWorkflow:
     async def run(self, inp: CustomerInput) -> None:
         self.bounded = workflow.patched(PATCH_STATE_BOUNDS)
         self.policy_patched = self._contact_policy_patched()
+        self.triggers_on = workflow.patched(PATCH_TRIGGERS)
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
-        while True:
-            await workflow.wait_condition(lambda: bool(self.s.inbox) or self._should_continue(inp))
-            if self._should_continue(inp):
-                break
-            self.busy = True
-            try:
-                await self._process(self.s.inbox.pop(0))
-            finally:
-                self.busy = False
+        if self.triggers_on:
+            self._reschedule(self._now())
+            await self._run_with_triggers(inp)
+        else:
+            while True:
+                await workflow.wait_condition(
+                    lambda: bool(self.s.inbox) or self._should_continue(inp)
+                )
+                if self._should_continue(inp):
+                    break
+                self.busy = True
+                try:
+                    await self._process(self.s.inbox.pop(0))
+                finally:
+                    self.busy = False
         # Drain: park every journey at a step boundary, then carry everything over.
         self.draining = True
         await workflow.wait_condition(lambda: all(t.done() for t in self.tasks.values()))
@@ -171,6 +188,7 @@ class CustomerWorkflow:
             "events_processed": self.s.events_processed,
             "inbox": len(self.s.inbox),
             "now": iso(now),
+            "scheduled": self.scheduled(now),
         }
 
     @workflow.query(name="seen")
@@ -196,13 +214,160 @@ class CustomerWorkflow:
     def next_wake(self) -> str | None:
         """The earliest deadline any journey waits for; None when nothing is active."""
         deadlines = [i.wait["deadline"] for i in self.s.instances.values() if i.wait]
-        if self.s.inbox or self.busy:
+        timers = [t["due"] for t in self.s.timers.values()]  # triggers due (CONTRACT.md §4)
+        if self.s.inbox or self.busy or self.profile_dirty:
             return iso(self._now())
         if not self.s.instances:
-            return None
+            return min(timers) if timers else None
         if len(deadlines) < len(self.s.instances):
             return iso(self._now())  # a journey is between steps
-        return min(deadlines)
+        return min(deadlines + timers)
+
+    # ------------------------------------------------------------------ triggers
+
+    async def _run_with_triggers(self, inp: CustomerInput) -> None:
+        """The main loop with triggers: events, due timers and profile changes, in turn."""
+        while True:
+            await self._idle(inp)
+            if self._should_continue(inp) and not self._due_timers() and not self.profile_dirty:
+                return  # (a step's profile change is looked at before continuing as new)
+            self.busy = True
+            try:
+                if self._due_timers():
+                    await self._fire_due()
+                elif self.profile_dirty:
+                    await self._profile_changed(self._now())
+                    self._reschedule(self._now())
+                elif self.s.inbox:
+                    await self._process(self.s.inbox.pop(0))
+            finally:
+                self.busy = False
+
+    async def _idle(self, inp: CustomerInput) -> None:
+        """Until an event, a step's profile change or the next due trigger (one timer)."""
+
+        def ready() -> bool:
+            return bool(self.s.inbox) or self.profile_dirty or self._should_continue(inp)
+
+        if ready() or self._due_timers():
+            return
+        if not self.s.timers:
+            await workflow.wait_condition(ready)
+            return
+        due = min(parse_iso(t["due"]) for t in self.s.timers.values())
+        remaining = (due - self._now()).total_seconds()
+        try:
+            await workflow.wait_condition(ready, timeout=timedelta(seconds=max(remaining, 0.001)))
+        except TimeoutError:
+            pass
+
+    def _due_timers(self) -> list[str]:
+        now = iso(self._now())
+        return sorted(k for k, t in self.s.timers.items() if t["due"] <= now)
+
+    def _trigger(self, key: str) -> Trigger:
+        found = self.parsed_triggers.get(key)
+        if found is None:
+            found = self.parsed_triggers[key] = Trigger.from_key(key)
+        return found
+
+    def _zone(self):
+        return resolve_zone(self.s.profile, self.s.settings.timezone)
+
+    def _reschedule(self, now: datetime) -> None:
+        """Recompute every timer trigger's next due time from the profile (deterministic:
+        the same state gives the same timers, also after continue-as-new)."""
+        keys = [k for k in self.s.triggers if k.startswith(TIMER_KINDS)]
+        zone = self._zone()
+        timers = {}
+        for key in keys:
+            trigger = self._trigger(key)
+            due = next_due(
+                trigger,
+                self.s.profile,
+                zone,
+                now,
+                last_at=self.s.last_events.get(trigger.event) if trigger.event else None,
+                first_at=self.s.first_event_at or None,
+                fired=self.s.fired.get(key),
+            )
+            if due is not None:
+                timers[key] = {"due": iso(due.at), "mark": due.mark, "data": due.data}
+        self.s.timers = timers
+        # Forget what belongs to triggers the plan no longer has (bounded state).
+        live = set(self.s.triggers)
+        self.s.fired = {k: v for k, v in self.s.fired.items() if k in live}
+        self.s.segments = {k: v for k, v in self.s.segments.items() if k in live}
+        awaited = {self._trigger(k).event for k in keys if k.startswith("inactivity:")}
+        self.s.last_events = {e: t for e, t in self.s.last_events.items() if e in awaited}
+
+    async def _fire_due(self) -> None:
+        now = self._now()
+        for key in self._due_timers():
+            entry = self.s.timers.pop(key, None)
+            if entry is None:
+                continue
+            self.s.fired[key] = entry["mark"]
+            await self._start_by_key(key, entry["data"], now)
+        self._reschedule(self._now())
+
+    async def _start_by_key(self, key: str, data: dict, now: datetime) -> None:
+        """Start the journeys the trigger ``key`` starts, as the plan store answers now."""
+        answer = await workflow.execute_local_activity(
+            LOOKUP,
+            LookupInput(known=sorted(self.s.plans), trigger=key),
+            result_type=LookupResult,
+            start_to_close_timeout=LOOKUP_TIMEOUT,
+        )
+        self.s.triggers, self.s.triggers_at = answer.triggers, iso(now)
+        if answer.settings is not None:
+            self.s.settings = answer.settings
+        for item in answer.journeys:
+            if item.journey is not None:
+                self.s.plans[item.hash] = item.journey
+            self._maybe_start(item.hash, dict(data), now)
+
+    async def _profile_changed(self, now: datetime) -> None:
+        """After any profile change: exit_when of the journeys in flight, then the
+        entering triggers that turned true."""
+        self.profile_dirty = False
+        for inst in self.s.instances.values():
+            journey = self._journey(inst.hash)
+            if journey.exit_when is None or inst.goal_reached:
+                continue
+            value = evaluator.truthy(
+                evaluator.evaluate(journey.exit_when, self.interpreter.context(inst, now))
+            )
+            if value and not inst.exit_state:
+                inst.goal_reached, inst.stop_reason = True, "exit"
+            inst.exit_state = value
+        ctx = {"customer": self.s.profile, "trigger": {}, "event": None, "vars": {}, "now": now}
+        entering = []
+        for key in self.s.triggers:
+            if not key.startswith(SEGMENT_KIND):
+                continue
+            trigger = self._trigger(key)
+            value = evaluator.truthy(evaluator.evaluate(trigger.expr, ctx))
+            if value and not self.s.segments.get(key, False):
+                entering.append(key)
+            self.s.segments[key] = value
+        for key in entering:
+            await self._start_by_key(key, {}, now)
+
+    def scheduled(self, now: datetime) -> list[dict]:
+        """The timer triggers due for this customer (``lifecycle status``)."""
+        zone = self._zone()
+        out = []
+        for key, entry in sorted(self.s.timers.items(), key=lambda kv: kv[1]["due"]):
+            trigger = self._trigger(key)
+            out.append(
+                {
+                    "trigger": str(trigger),
+                    "at": entry["due"],
+                    "local": describe_due(trigger, parse_iso(entry["due"]), zone, now),
+                }
+            )
+        return out
 
     # ------------------------------------------------------------------ events
 
@@ -273,6 +438,17 @@ class CustomerWorkflow:
             if item.journey is not None:
                 self.s.plans[item.hash] = item.journey
             self._maybe_start(item.hash, data, now)
+        if self.triggers_on:
+            if not self.s.first_event_at:
+                self.s.first_event_at = iso(now)
+            awaited = {
+                self._trigger(k).event for k in self.s.triggers if k.startswith("inactivity:")
+            }
+            if etype in awaited:
+                self.s.last_events[etype] = iso(now)
+            if isinstance(updates, dict) and updates:
+                await self._profile_changed(now)
+            self._reschedule(self._now())
 
     async def _lookup_cached(self, etype: str, now: datetime) -> list[LookupItem]:
         """Journeys the event trigger of ``etype`` starts; no lookup at all for an event
@@ -363,6 +539,10 @@ class CustomerWorkflow:
             trigger=data,
             started_at=iso(now),
         )
+        if self.triggers_on and journey.exit_when is not None:
+            # exit_when ends the journey when it *turns* true after a later profile change
+            ctx = self.interpreter.context(inst, now)
+            inst.exit_state = evaluator.truthy(evaluator.evaluate(journey.exit_when, ctx))
         self.s.instances[inst.id] = inst
         self._log(inst, "start", plan=plan_hash)
         self._start_task(inst)
@@ -438,6 +618,11 @@ class CustomerWorkflow:
 
     def patched(self, patch_id: str) -> bool:
         return workflow.patched(patch_id)
+
+    def profile_changed(self) -> None:
+        """A step set a profile field: the main loop looks at entering and exit_when."""
+        if self.triggers_on:
+            self.profile_dirty = True
 
     def task_queue(self) -> str:
         return workflow.info().task_queue

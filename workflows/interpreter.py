@@ -134,7 +134,7 @@ class Interpreter:
         try:
             while True:
                 if inst.goal_reached:
-                    return ("goal", {})
+                    return (inst.stop_reason or "goal", {})
                 if self.fx.draining:
                     raise Parked
                 step = resolve_step(journey.steps, inst.pos)
@@ -186,6 +186,11 @@ class Interpreter:
             if self.fx.bounded and json_size({**target, step.name: value}) > limit:
                 return self._too_big(step, f"set {step.target}.{step.name}", limit)
             target[step.name] = value
+            if step.target == "customer":
+                # entering triggers and exit_when look at the profile after each change
+                changed = getattr(self.fx, "profile_changed", None)
+                if changed is not None:
+                    changed()
             advance(inst.pos)
             return None
         if kind == "call":

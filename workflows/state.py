@@ -60,6 +60,10 @@ class Instance:
     received: dict | None = None  # set by the event router when `wait` is satisfied
     goal_reached: bool = False
     doing: str = ""  # the step being executed (for `lifecycle status`)
+    # Why the journey stops once ``goal_reached`` is set: "" is the goal, "exit" its
+    # exit_when turning true; exit_state is what exit_when gave after the last profile change.
+    stop_reason: str = ""
+    exit_state: bool | None = None
 
 
 @dataclass
@@ -85,6 +89,13 @@ class CustomerState:
     suppressed: list[str] = field(default_factory=list)  # addresses, lower case
     marketing_sent: list[str] = field(default_factory=list)  # ISO times, oldest first
     zone_warned: str = ""  # the invalid customer.timezone last reported (reported once)
+    # Triggers that are not events (CONTRACT.md §7), recomputed from the profile and the
+    # plan's trigger keys after every change (workflows.customer, dsl.schedule):
+    first_event_at: str = ""  # the first event processed (an inactivity spell's start)
+    last_events: dict[str, str] = field(default_factory=dict)  # awaited type -> last ISO
+    timers: dict[str, dict] = field(default_factory=dict)  # key -> {due, mark, data}
+    fired: dict[str, str] = field(default_factory=dict)  # key -> mark of its last firing
+    segments: dict[str, bool] = field(default_factory=dict)  # entering key -> held last
 
 
 @dataclass

@@ -47,6 +47,10 @@ def add_arguments(p) -> None:
         "--rules",
         help="rules folder to check event types against (default: LIFECYCLE_RULES or rules/)",
     )
+    p.add_argument(
+        "--rules",
+        help="rules folder whose schema: events must fit (default: $LIFECYCLE_RULES or rules)",
+    )
 
 
 def read_source(source: str) -> list[tuple[str, str]]:
@@ -70,12 +74,30 @@ def run(args) -> ExitCode:
     except OSError as err:
         print(f"error: cannot read {args.source}: {err.strerror}", file=sys.stderr)
         return ExitCode.USAGE
+    from dsl.schema import ERROR, check_event, load_schema
+    from engine.runtime.settings import setting
+
+    rules = Path(args.rules or setting("rules_dir"))
+    schema = load_schema(rules) if rules.is_dir() else None
     events, problems = [], []
     for where, text in items:
         try:
-            events.append((where, parse_event(text, where=where)))
+            event = parse_event(text, where=where)
         except EventError as err:
             problems.append(str(err))
+            continue
+        # schema: (CONTRACT.md §7): a declared field of the wrong type refuses the event;
+        # an undeclared one is a warning (an error with schema: {strict: true})
+        bad = False
+        for problem in check_event(schema, event):
+            line = f"{where}: {problem.severity}: {problem.path}: {problem.message}"
+            if problem.severity == ERROR:
+                problems.append(line)
+                bad = True
+            else:
+                print(line, file=sys.stderr)
+        if not bad:
+            events.append((where, event))
     if problems:
         for p in problems:
             print(p, file=sys.stderr)

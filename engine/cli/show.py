@@ -72,13 +72,16 @@ def describe_journey(journey, sender: str = "") -> list[str]:
     lines = [f"journey {journey.name}  ({journey.origin}, hash {journey.hash})"]
     if journey.description:
         lines.append(f"  description: {journey.description}")
-    lines.append(f"  trigger: {journey.trigger}")
+    triggers = getattr(journey, "triggers", [journey.trigger])
+    lines.append("  trigger: " + ", or ".join(str(t) for t in triggers))
     if journey.when is not None:
         lines.append(f"  when: {journey.when.src}")
     if journey.goal:
         lines.append(f"  goal: {journey.goal}")
     if journey.key is not None:
         lines.append(f"  key: {journey.key.src}")
+    if getattr(journey, "exit_when", None) is not None:
+        lines.append(f"  exit_when: {journey.exit_when.src}")
     reentry = journey.reentry.mode
     if reentry == "after":
         reentry += f" {short_duration(journey.reentry.seconds)}"

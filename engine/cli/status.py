@@ -1,4 +1,5 @@
-"""``lifecycle status CUSTOMER_ID``: a customer's profile, active journeys and where each waits.
+"""``lifecycle status CUSTOMER_ID``: a customer's profile, active journeys and where each
+waits, and the triggers scheduled for them (birthday, renewal, inactivity).
 
 In: a customer id. Out: the entity's ``status`` query, readable or as JSON.
 """
@@ -55,6 +56,11 @@ def format_status(status: dict, history: int = 10) -> str:
         else:
             where = inst["doing"] or f"at step {inst['position']}"
         lines.append(f"  {label}: {where}; started {inst['started_at']}")
+    scheduled = status.get("scheduled") or []  # triggers due (CONTRACT.md §7)
+    if scheduled:
+        lines.append("scheduled triggers:")
+        for item in scheduled:
+            lines.append(f"  {item['local']} ({item['trigger']})")
     recent = status["journal"][-history:] if history else []
     if recent:
         total = status.get("journal_total", len(status["journal"]))

@@ -118,7 +118,8 @@ class PlanStore:
         for name, journey in plan.journeys.items():
             data = to_dict(journey)
             journeys[name] = data
-            by_trigger.setdefault(journey.trigger.key, []).append(data)
+            for trigger in journey.triggers:  # a list of triggers: indexed under each
+                by_trigger.setdefault(trigger.key, []).append(data)
         self.journeys, self.by_trigger = journeys, by_trigger
         ps = plan.settings
         self.settings = CustomerSettings(
@@ -131,6 +132,7 @@ class PlanStore:
             public_url=ps.public_url,
             contact_policy=True,
         )
+        self.schema = getattr(plan, "schema", None)  # dsl.ir.Schema: what events must fit
 
     def refresh(self) -> None:
         now = time.monotonic()

@@ -135,7 +135,7 @@ class _Builder:
 def build_graph(journey: Journey) -> Graph:
     """The journey as nodes and edges, in the order the plan is written."""
     b = _Builder(journey)
-    start_lines = [f"on {journey.trigger}"]
+    start_lines = ["on " + ", or ".join(str(t) for t in journey.triggers)]
     if journey.when is not None:
         start_lines.append(f"when {journey.when.src}")
     start = b.add(START, start_lines, "start")

@@ -53,3 +53,8 @@ def test_policy_bench_runs_both_sides_with_the_same_emails():
     out = run_bench("bench_policy.py", "--customers", "2", "--repeats", "1")
     assert "2 customers x 10 sends, best of 1" in out
     assert "ratio (rate with / without):" in out
+
+
+def test_triggers_bench_runs_both_sides():
+    out = run_bench("bench_triggers.py", "--customers", "3")
+    assert "triggers - none:" in out

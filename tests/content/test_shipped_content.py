@@ -31,6 +31,7 @@ JOURNEYS = {
     "complaint-handling",
     "cancellation-save",
     "win-back",
+    "birthday",
 }
 
 
@@ -148,7 +149,7 @@ def test_sample_events_are_well_formed(plan):
     events = [json.loads(line) for line in lines]
     ids = [e["id"] for e in events]
     assert len(ids) == len(set(ids))
-    named = {j.trigger.event for j in plan.journeys.values()}
+    named = {t.event for j in plan.journeys.values() for t in j.triggers if t.kind == "event"}
     for e in events:
         assert set(e) <= {"id", "type", "customer_id", "at", "customer", "data"}, e
         assert e["at"].startswith("+"), e
@@ -199,6 +200,15 @@ EXPECTED = [
     ("+23d00h", "c-ann", "order-follow-up", "end", "completed"),
     ("+23d00h", "c-ann", "order-follow-up", "send", "refill-suggestion"),
     ("+25d00h", "c-erin", "win-back", "end", "goal"),
+    # ann's birthday (1990-03-20) at 09:00 UTC: every year on customer.birthday at 09:00
+    ("+18d00h", "c-ann", "birthday", "send", "birthday"),
+    ("+18d00h", "c-ann", "birthday", "end", "completed"),
+    # no order.placed for 60 days: bob never ordered (60 days after his sign-up), ann's
+    # last order was at +1d04h; erin is in the cancellation win-back (re-entry after 90 days)
+    ("+60d02h", "c-bob", "win-back", "send", "winback-lapsed"),
+    ("+60d02h", "c-bob", "win-back", "end", "exit"),
+    ("+61d04h", "c-ann", "win-back", "send", "winback-lapsed"),
+    ("+61d04h", "c-ann", "win-back", "end", "exit"),
 ]
 
 

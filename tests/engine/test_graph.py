@@ -261,7 +261,7 @@ def test_unknown_journey_without_a_close_match_lists_them(capsys):
     assert code == ExitCode.PROBLEMS
     assert err == (
         "error: unknown journey 'newsletter'\n"
-        "hint: journeys: abandoned-cart, cancellation-save, complaint-handling, "
+        "hint: journeys: abandoned-cart, birthday, cancellation-save, complaint-handling, "
         "order-follow-up, welcome-series, win-back\n"
     )
 

@@ -10,6 +10,10 @@ tests/workflows/histories/:
   tiny history limit whose runs drain and continue as new while journeys wait;
 - ``POLICY`` (``… LABEL policy``): the contact policy's paths (quiet hours, the cap,
   ``wait until``, consent, an unsubscribe, a transactional journey).
+- ``TRIGGERS``: every trigger kind (inactivity, a yearly and a one-off date, entering, a
+  list), ``exit_when`` while waiting and ``else if``, with a customer whose runs continue
+  as new between a trigger's scheduling and its firing
+  (``python -m tests.workflows.record_histories LABEL triggers``).
 Commit new files when the interpreter changes; never overwrite old ones, since replaying
 them is what proves a change is safe for journeys already in flight.
 """
@@ -118,6 +122,75 @@ POLICY_EVENTS = [
 ]
 
 
+TRIGGERS_RULES = """
+settings:
+  sender: "Acme <hello@acme.test>"
+journeys:
+  quiet:
+    trigger: no order.placed for 5 days
+    reentry: always
+    steps:
+      - send t
+  birthday:
+    trigger: every year on customer.birthday at 10:00
+    steps:
+      - send t
+  renewal:
+    trigger: on customer.renewal_at - 2 days
+    key: customer.renewal_at
+    steps:
+      - send t
+  vip:
+    trigger:
+      - vip.requested
+      - entering customer.ltv > 500
+    exit_when: customer.ltv < 100
+    reentry: always
+    steps:
+      - if customer.ltv > 1000:
+          - send t
+        else if customer.ltv > 500:
+          - wait 2 days
+          - send t
+        else:
+          - exit
+  bump:
+    trigger: bonus.granted
+    steps:
+      - set customer.ltv = 2000
+"""
+
+TRIGGERS_EVENTS = [
+    ("+0s", "c-trg", "customer.signed_up", {"birthday": "01-04", "renewal_at": "2030-01-06"}),
+    ("+1d", "c-trg", "order.placed", {"ltv": 600}),  # entering; waits 2 days
+    ("+2d", "c-trg", "order.placed", {"ltv": 50}),  # exit_when while it waits
+    ("+3d", "c-trg", "plan.changed", {"renewal_at": "2030-01-08"}),  # moved
+    ("+4d", "c-trg", "bonus.granted", {}),  # a step sets ltv: entering again
+]
+# Continue-as-new while the inactivity and birthday timers are scheduled.
+TRIGGERS_CAN_EVENTS = [
+    ("+0s", "c-trg-can", "customer.signed_up", {"birthday": "01-06"}),
+] + [(f"+{h}h", "c-trg-can", "page.viewed", {}) for h in range(1, 30, 2)]
+
+
+async def record_triggers(start: datetime) -> dict:
+    rules, templates = paths_folders()
+    (rules / "paths.yaml").write_text(TRIGGERS_RULES)
+    histories = {}
+    for rows, limit in ((TRIGGERS_EVENTS, None), (TRIGGERS_CAN_EVENTS, 40)):
+        result = await simulate(
+            _events(rows, start),
+            rules,
+            templates,
+            start,
+            timedelta(days=10),
+            keep_histories=True,
+            history_limit=limit,
+        )
+        histories.update(result.histories)
+    return histories
+
+
 def _events(rows, start):
     lines = [
         json.dumps(
@@ -185,6 +258,8 @@ async def main(label: str, scenario: str) -> None:
         histories = await record_paths(start)
     elif scenario == "policy":
         histories = await record_policy(start)
+    elif scenario == "triggers":
+        histories = await record_triggers(start)
     else:
         events = read_events("samples/events.jsonl", start)
         result = await simulate(
