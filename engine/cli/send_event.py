@@ -45,11 +45,8 @@ def add_arguments(p) -> None:
     )
     p.add_argument(
         "--rules",
-        help="rules folder to check event types against (default: LIFECYCLE_RULES or rules/)",
-    )
-    p.add_argument(
-        "--rules",
-        help="rules folder whose schema: events must fit (default: $LIFECYCLE_RULES or rules)",
+        help="rules folder to check events against: their types (a note for a type no journey"
+        " uses) and their schema: (default: LIFECYCLE_RULES or rules/)",
     )
 
 
