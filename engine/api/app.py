@@ -173,9 +173,12 @@ def create_app(
         loader = None
         if state.store is None and load_store:
             loader = asyncio.create_task(_load_store(state))
+        refresher = asyncio.create_task(_refresh_store(state))
         try:
             yield
         finally:
+            refresher.cancel()
+            await asyncio.gather(refresher, return_exceptions=True)
             if loader is not None:
                 loader.cancel()
                 await asyncio.gather(loader, return_exceptions=True)
@@ -355,6 +358,20 @@ def app_from_env() -> FastAPI:
 # ------------------------------------------------------------------ helpers
 
 
+async def _refresh_store(state: _State, every: float = 2.0) -> None:
+    """Reload the rules (their schema:, the shop's name) when the files change, as the
+    worker does; a version that does not compile is refused and the last one kept."""
+    while True:
+        await asyncio.sleep(every)
+        store = state.store
+        if store is not None and not getattr(store, "static", True):
+            try:
+                await asyncio.to_thread(store.refresh)
+            except Exception as err:  # noqa: BLE001  (keep serving with the last good rules)
+                log.error("cannot reload the rules: %s", err)
+            _close_render_pool()
+
+
 def _close_render_pool() -> None:
     """Compiling the rules renders samples in the shared render processes; the API renders
     nothing else, so they go when the compile is done and again at shutdown (they would
@@ -474,10 +491,11 @@ async def _ingest(state: _State, request: Request, kind: str) -> Response:
             if not _key_ok(key if isinstance(key, str) else None, state.keys.write):
                 return _unauthorised("a write key")
         try:
+            schema = getattr(state.store, "schema", None)  # rules' schema: (None until loaded)
             parsed = (
-                ingest.native_events(value)
+                ingest.native_events(value, schema)
                 if kind == "events"
-                else ingest.segment_events(kind, value)
+                else ingest.segment_events(kind, value, schema)
             )
         except ingest.BodyError as err:
             return _error(400, str(err), problems=[{"index": None, "error": str(err)}])
@@ -499,6 +517,8 @@ async def _ingest(state: _State, request: Request, kind: str) -> Response:
         answer: dict = {"accepted": len(parsed.events)}
         if parsed.ignored:
             answer["ignored"] = parsed.ignored
+        if parsed.warnings:
+            answer["warnings"] = parsed.warnings
         if kind == "events":
             return JSONResponse(answer, status_code=202)
         return JSONResponse({"success": True, **answer}, status_code=200)

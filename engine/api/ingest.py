@@ -11,7 +11,8 @@ A request is checked whole: the caller sends nothing unless ``problems`` is empt
 Limits: ``MAX_REQUEST_BYTES`` (500 KB) is enforced by the app while reading the body
 (``read_limited``), before this module sees it; nesting is checked in one linear pass before
 the JSON is decoded (so a 10,000-deep body never reaches the recursive decoder); each event
-is then held to the 32 KB / 32 levels of §2 by ``parse_event``.
+is then held to the 32 KB / 32 levels of §2 by ``parse_event``, and, when the rules
+declare a ``schema:``, to its field types (``dsl.schema.check_event``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dsl.contract import MAX_EVENT_BYTES, MAX_EVENT_DEPTH, EventError, max_depth, parse_event
+from dsl.schema import ERROR, check_event
 
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500  # 500 KB of the smallest useful events; more is refused, not truncated
@@ -52,9 +54,13 @@ class BodyError(ValueError):
 class Problem:
     index: int | None  # the event's position in the batch; None: the request as a whole
     error: str
+    path: str = ""  # the field, for a schema: problem ("customer.birthday", "data.total")
 
     def as_dict(self) -> dict:
-        return {"index": self.index, "error": self.error}
+        out: dict = {"index": self.index, "error": self.error}
+        if self.path:
+            out["path"] = self.path
+        return out
 
 
 @dataclass
@@ -62,6 +68,7 @@ class Parsed:
     events: list[dict] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     ignored: list[dict] = field(default_factory=list)  # {"index", "reason"}
+    warnings: list[dict] = field(default_factory=list)  # {"index", "path", "warning"}
 
 
 async def read_limited(
@@ -143,18 +150,41 @@ SEGMENT_NAMES = {
 }
 
 
-def _check(parsed: Parsed, index: int, raw: dict, where: str, names: dict | None = None) -> None:
+def _check(
+    parsed: Parsed,
+    index: int,
+    raw: dict,
+    where: str,
+    names: dict | None = None,
+    schema=None,
+) -> None:
     try:
-        parsed.events.append(parse_event(raw, where=where))
+        event = parse_event(raw, where=where)
     except EventError as err:
         # parse_event says "WHERE: error: MESSAGE"; the index is given on its own.
         message = str(err).split(": error: ", 1)[-1]
         for ours, theirs in (names or {}).items():
             message = message.replace(ours, theirs)
         parsed.problems.append(Problem(index, message))
+        return
+    # schema: (CONTRACT.md §7): a declared field of the wrong type refuses the request; an
+    # undeclared one is a warning in the answer (an error with schema: {strict: true}).
+    refused = False
+    for problem in check_event(schema, event):
+        if problem.severity == ERROR:
+            parsed.problems.append(
+                Problem(index, f"{problem.path}: {problem.message}", problem.path)
+            )
+            refused = True
+        else:
+            parsed.warnings.append(
+                {"index": index, "path": problem.path, "warning": problem.message}
+            )
+    if not refused:
+        parsed.events.append(event)
 
 
-def native_events(body: Any) -> Parsed:
+def native_events(body: Any, schema=None) -> Parsed:
     """``POST /v1/events``: one event of §2, or ``{"batch": [event, ...]}``."""
     parsed = Parsed()
     if isinstance(body, dict) and "batch" in body and set(body) - {"batch"}:
@@ -164,11 +194,11 @@ def native_events(body: Any) -> Parsed:
         if not isinstance(raw, dict):
             parsed.problems.append(Problem(index, "an event is a JSON object"))
             continue
-        _check(parsed, index, raw, f"event {index}")
+        _check(parsed, index, raw, f"event {index}", schema=schema)
     return parsed
 
 
-def segment_events(kind: str, body: Any) -> Parsed:
+def segment_events(kind: str, body: Any, schema=None) -> Parsed:
     """``/v1/track`` (kind ``track``), ``/v1/identify`` or ``/v1/batch`` (kind ``batch``):
     Segment's HTTP tracking API. ``userId`` → ``customer_id``, ``messageId`` → ``id``,
     ``event`` → ``type`` (track) or ``identify``, ``properties`` → ``data``, ``traits``
@@ -244,7 +274,7 @@ def segment_events(kind: str, body: Any) -> Parsed:
         for source, target in (("messageId", "id"), ("timestamp", "at")):
             if raw.get(source) is not None:
                 event[target] = raw[source]
-        _check(parsed, index, event, f"call {index}", SEGMENT_NAMES)
+        _check(parsed, index, event, f"call {index}", SEGMENT_NAMES, schema)
     return parsed
 
 

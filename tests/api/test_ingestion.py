@@ -78,7 +78,8 @@ async def test_a_customer_id_with_a_slash_and_spaces_is_read_back(api):
     from urllib.parse import quote
 
     cid = f"shop/{customer_id()} ann"
-    r = await api.http.post("/v1/events", json=signup(cid), headers=bearer(WRITE_KEY))
+    event = signup(cid, customer={"email": "shop-ann@x.test"})
+    r = await api.http.post("/v1/events", json=event, headers=bearer(WRITE_KEY))
     assert r.status_code == 202
     r = await api.http.get(f"/v1/customers/{quote(cid, safe='')}", headers=bearer(ADMIN_KEY))
     assert r.status_code == 200 and r.json()["customer_id"] == cid
@@ -246,6 +247,8 @@ async def test_segment_track_identify_and_batch_map_segment_fields(api):
             {"index": 0, "reason": "page calls are not events here"},
             {"index": 1, "reason": "no userId (anonymous calls have no customer)"},
         ],
+        # The fixture's schema: declares order.placed's total only.
+        "warnings": [{"index": 2, "path": "data.plan", "warning": "not a declared field"}],
     }
     await delivered_to(api, f"{cid}@x.test", 2)  # thanks, after order.placed
     st = (await customer(api, cid)).json()
@@ -373,3 +376,33 @@ async def test_openapi_describes_every_endpoint(api):
         "429",
         "503",
     }
+
+
+# --------------------------------------------------------------------------- schema:
+
+
+async def test_events_that_do_not_fit_the_rules_schema_are_refused_with_the_field_path(api):
+    cid = customer_id()
+    batch = [
+        signup(cid, customer={"email": f"{cid}@x.test", "birthday": "20 April"}),
+        {"type": "order.placed", "customer_id": cid, "data": {"total": "forty"}},
+    ]
+    r = await api.http.post("/v1/events", json={"batch": batch}, headers=bearer(WRITE_KEY))
+    assert r.status_code == 400
+    problems = r.json()["problems"]
+    assert [(p["index"], p["path"]) for p in problems] == [
+        (0, "customer.birthday"),
+        (1, "data.total"),
+    ]
+    assert "a date" in problems[0]["error"] and "a number" in problems[1]["error"]
+    assert (await customer(api, cid)).status_code == 404  # nothing accepted
+
+    # An undeclared field is accepted, with a warning (the schema is not strict).
+    r = await api.http.post(
+        "/v1/track",
+        json={"userId": cid, "event": "order.placed", "properties": {"total": 40, "coupon": "X"}},
+        headers=basic(WRITE_KEY),
+    )
+    assert r.status_code == 200
+    (warning,) = r.json()["warnings"]
+    assert (warning["index"], warning["path"]) == (0, "data.coupon")
