@@ -13,10 +13,10 @@ system has none).
 from __future__ import annotations
 
 import re
-import zoneinfo
 
 from dsl.clock import UNITS
 from dsl.errors import did_you_mean
+from dsl.zones import zone_named
 
 MAX_CAP_COUNT = 100  # the entity keeps this many send times at most (workflows/state.py)
 MAX_CAP_SECONDS = 90 * 86400  # a trailing window of at most 90 days
@@ -102,10 +102,4 @@ def parse_frequency_cap(text: str) -> tuple[int, int]:
 
 def zone_ok(name: str) -> bool:
     """Whether ``name`` is an IANA time zone this machine (or tzdata) knows."""
-    if not isinstance(name, str) or not name or name.startswith(("/", ".")) or ".." in name:
-        return False
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
+    return zone_named(name) is not None

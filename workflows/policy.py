@@ -34,8 +34,9 @@ import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parseaddr
-from functools import lru_cache
 from typing import Any
+
+from dsl.zones import zone_named
 
 SEND = "send"
 SKIP = "skip"
@@ -155,20 +156,17 @@ def cap_detail(cap: tuple[int, int], now: datetime) -> str:
 # --------------------------------------------------------------------------- time zones
 
 
-@lru_cache(maxsize=256)
 def zone_of(name: str) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(name)
+    """The zone ``name``, from the pinned tzdata first (``dsl.zones``: the same data as date
+    triggers, and the same on every worker that replays a history)."""
+    zone = zone_named(name)
+    if zone is None:
+        raise zoneinfo.ZoneInfoNotFoundError(name)
+    return zone
 
 
-@lru_cache(maxsize=1024)
 def valid_zone(name: str) -> bool:
-    if not name or name.startswith(("/", ".")) or ".." in name:
-        return False
-    try:
-        zone_of(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
+    return zone_named(name) is not None
 
 
 def resolve_zone(customer_zone: Any, default_zone: str) -> tuple[str, str]:
