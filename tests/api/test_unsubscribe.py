@@ -106,7 +106,32 @@ async def test_one_click_from_the_emails_own_header_unsubscribes_without_a_redir
         st = await _status(api, cid)
         return st if st["events_processed"] == before + 1 else None
 
-    await wait_until(recorded, 30, "customer.unsubscribed to reach the customer")
+    st = await wait_until(recorded, 30, "customer.unsubscribed to reach the customer")
+    assert st["profile"]["unsubscribed"] is True
+
+    # The next marketing send of the journey under way is suppressed (CONTRACT.md §6);
+    # the transactional receipt still goes out.
+    order = {"type": "order.placed", "customer_id": cid, "id": f"{cid}-o1"}
+    r = await api.http.post("/v1/events", json=order, headers=bearer(WRITE_KEY))
+    assert r.status_code == 202
+
+    async def both_decided():
+        st = await _status(api, cid)
+        done = [j for j in st["journal"] if j.get("template") in ("thanks", "receipt")]
+        return done if len(done) == 2 else None
+
+    lines = await wait_until(both_decided, 30, "the thanks and receipt sends")
+    by_template = {j["template"]: j for j in lines}
+    assert (by_template["thanks"]["status"], by_template["thanks"]["reason"]) == (
+        "suppressed",
+        "unsubscribed",
+    )
+    assert by_template["receipt"]["status"] == "sent"
+    receipt = next(
+        m.message for m in api.sink.messages
+        if m.message["To"] == f"{cid}@x.test" and m.message["Subject"].startswith("receipt")
+    )  # fmt: skip
+    assert receipt["List-Unsubscribe"] is None  # transactional: no unsubscribe link
 
 
 async def test_forged_or_altered_tokens_are_refused_and_change_nothing(api):
