@@ -471,15 +471,7 @@ class _Compiler:
             raw = rules_file.settings
             for key in ("sender", "unsubscribe_url", "public_url"):
                 text = getattr(raw, key, None)
-                if text is None:
-                    continue
-                if key in seen and seen[key].value != text.value:
-                    line, col = seen[key].position()
-                    self.error(
-                        text,
-                        f"settings.{key} is set twice with different values "
-                        f"(first at {seen[key].source.path}:{line}:{col})",
-                    )
+                if text is None or self.set_twice(key, text, seen):
                     continue
                 if key == "sender" and not self.address_ok(text, "settings.sender"):
                     continue
@@ -527,19 +519,24 @@ class _Compiler:
         )
         return False
 
+    def set_twice(self, key: str, text: Text, seen: dict[str, Text]) -> bool:
+        """Whether ``settings.KEY`` was set before (another file) to another value; reported."""
+        first = seen.get(key)
+        if first is None or first.value == text.value:
+            return False
+        line, col = first.position()
+        self.error(
+            text,
+            f"settings.{key} is set twice with different values "
+            f"(first at {first.source.path}:{line}:{col})",
+        )
+        return True
+
     def merge_contact_settings(self, raw, seen: dict[str, Text]) -> None:
         """settings.timezone / quiet_hours / frequency_cap / consent (CONTRACT.md §6)."""
         for key in ("timezone", "quiet_hours", "frequency_cap", "consent"):
             text = getattr(raw, key)
-            if text is None:
-                continue
-            if key in seen and seen[key].value != text.value:
-                line, col = seen[key].position()
-                self.error(
-                    text,
-                    f"settings.{key} is set twice with different values "
-                    f"(first at {seen[key].source.path}:{line}:{col})",
-                )
+            if text is None or self.set_twice(key, text, seen):
                 continue
             seen[key] = text
             try:

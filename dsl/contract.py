@@ -256,7 +256,7 @@ def _decode(text: str, where: str) -> Any:
     if max_depth(text) > MAX_EVENT_DEPTH:
         raise EventError(_too_deep(where))
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return loads_finite(text)
     except json.JSONDecodeError as err:
         raise EventError(
             f"{where}:{err.lineno}:{err.colno}: error: not valid JSON: {err.msg}"
@@ -265,6 +265,12 @@ def _decode(text: str, where: str) -> Any:
         raise EventError(f"{where}: error: {err}") from None
     except ValueError as err:  # an integer of more than 4,300 digits
         raise EventError(f"{where}: error: not a usable JSON number: {err}") from None
+
+
+def loads_finite(text: str) -> Any:
+    """``json.loads`` that refuses NaN, Infinity and numbers out of float range (ValueError
+    saying so): what every way in decodes JSON with (one event, an HTTP body)."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def max_depth(text: str) -> int:

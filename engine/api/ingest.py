@@ -18,12 +18,18 @@ declare a ``schema:``, to its field types (``dsl.schema.check_event``).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dsl.contract import MAX_EVENT_BYTES, MAX_EVENT_DEPTH, EventError, max_depth, parse_event
+from dsl.contract import (
+    MAX_EVENT_BYTES,
+    MAX_EVENT_DEPTH,
+    EventError,
+    loads_finite,
+    max_depth,
+    parse_event,
+)
 from dsl.schema import ERROR, check_event
 
 MAX_REQUEST_BYTES = 500 * 1024
@@ -106,24 +112,13 @@ def decode(body: bytes) -> Any:
             f" most {MAX_EVENT_DEPTH}"
         )
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        return loads_finite(text)
     except json.JSONDecodeError as err:
         raise BodyError(
             f"not valid JSON at line {err.lineno} column {err.colno}: {err.msg}"
         ) from None
     except ValueError as err:
         raise BodyError(f"not usable JSON: {err}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number (numbers must be finite)")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text} is out of range (numbers must be finite)")
-    return value
 
 
 def _items(value: Any, what: str) -> list:

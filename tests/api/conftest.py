@@ -26,7 +26,11 @@ from engine.runtime.client import connect
 from engine.runtime.plans import PlanStore
 from engine.runtime.settings import Settings
 from engine.tools.smtp_sink import SmtpSink, free_port
-from tests.e2e.conftest import kill9, start_temporal
+
+# The e2e tests' dev server fixture (one per session, loopback, stopped by PID).
+from tests.e2e.conftest import temporal_server as _temporal_server  # noqa: E402
+
+temporal_server = _temporal_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RULES = FIXTURES / "rules"
@@ -90,16 +94,6 @@ class Api:
     sink: SmtpSink
     task_queue: str
     settings: Settings
-
-
-@pytest.fixture(scope="module")
-def temporal_server(tmp_path_factory):
-    server = start_temporal(tmp_path_factory.mktemp("temporal"))
-    try:
-        yield server
-    finally:
-        server.stop()
-        kill9(server.process)
 
 
 @pytest.fixture(scope="module")
