@@ -219,7 +219,9 @@ journeys:
 """
     store = compile_store(rules, templates)
     events = [event("order.placed", "ann", 1)]
-    events += [event("page.viewed", "ann", 2 + h / 24) for h in range(30)]  # past the limit
+    # 45 signals are 45 history events at least, however they are batched into workflow
+    # tasks: well past the limit of 30 (30 signals were not always enough).
+    events += [event("page.viewed", "ann", 2 + h / 24) for h in range(45)]
     result = await simulate(
         events,
         None,
