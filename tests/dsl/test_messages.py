@@ -274,7 +274,7 @@ FILE_CASES = [
     ),
     (
         "journeys:\n  j:\n    trigger: a.b\n    steps:\n      - send welcome: now\n",
-        "f.yaml:5:9: error: only 'if' and 'wait for' steps open a block\n"
+        "f.yaml:5:9: error: only 'if', 'wait for' and 'split' steps open a block\n"
         "      - send welcome: now\n        ^\n"
         "hint: if ':' is part of the step, quote the whole step",
     ),
