@@ -209,6 +209,7 @@ class Interpreter:
                 "split",
                 experiment=step.experiment,
                 variant=variant,
+                variants=[v.name for v in step.variants],  # for reports: the first is the baseline
                 origin=str(step.origin),
             )
             enter_block(inst.pos, VARIANT_BLOCK + variant)
