@@ -549,10 +549,12 @@ class _Shape:
                 if steps is not None:
                     block.variants.append((key, steps))
             return block
+        # a misspelt block keyword (`splt subject-test:`) gets a did-you-mean
+        typo = did_you_mean(first_word, ("if", "wait", "split")) if len(first_word) > 2 else None
         self.problems.append(
             header.error(
                 "only 'if', 'wait for' and 'split' steps open a block",
-                hint="if ':' is part of the step, quote the whole step",
+                hint=typo or "if ':' is part of the step, quote the whole step",
             )
         )
         return None

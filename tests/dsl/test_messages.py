@@ -279,6 +279,12 @@ FILE_CASES = [
         "hint: if ':' is part of the step, quote the whole step",
     ),
     (
+        "journeys:\n  j:\n    trigger: a.b\n    steps:\n      - splt test:\n          a 50%: [exit]\n",
+        "f.yaml:5:9: error: only 'if', 'wait for' and 'split' steps open a block\n"
+        "      - splt test:\n        ^\n"
+        "hint: did you mean 'split'?",
+    ),
+    (
         # A From that would fail every customer's email at send time (issue 7, case 8).
         'settings:\n  sender: "Acme <a@acme.test>, evil@x.test"\n'
         "  teams:\n    support: sup port@acme.test\n",
