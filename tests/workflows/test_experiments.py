@@ -7,12 +7,17 @@ journey without converting."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
 
 from dsl.experiments import assign, in_holdout
 from tests.workflows.harness import event, run, sends, signup, write_templates
+from tests.workflows.mutants import EXPERIMENT_MUTANTS, Unchanged
 
 NAMES = ["welcome", "welcome-playful", "nudge"]
 
@@ -153,3 +158,20 @@ async def test_conversions_inside_and_outside_the_window(sim_env, templates):
         ("outside", "welcome", "goal", False),  # ended by the goal, after the window
     ]
     assert sends(result) == [(10.0, "nudge")]
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENT_MUTANTS))
+async def test_experiment_histories_catch_a_changed_split_or_holdout(name):
+    """The experiments-v1 histories replay on the interpreter, and fail on one whose split
+    picks another variant, which ignores the holdout, or which adds a command."""
+    mutant, customer = EXPERIMENT_MUTANTS[name]
+    (path,) = sorted(HISTORIES.glob(f"*-experiments-v1-customer-{customer}.json"))
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    await Replayer(workflows=[Unchanged]).replay_workflow(history)
+    result = await Replayer(workflows=[mutant]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None, f"{name}: the histories do not cover this path"
