@@ -161,6 +161,26 @@ class WaitUntilStep(Node):
 
 
 @dataclass
+class SplitStep(Node):
+    """``split NAME`` (a block header: its keys are the variants)."""
+
+    name: Name
+
+
+@dataclass
+class Percent(Node):
+    value: str  # the number's text, e.g. "12.5"
+
+
+@dataclass
+class Variant(Node):
+    """A split's branch key: ``control 50%``."""
+
+    name: Name
+    percent: Percent
+
+
+@dataclass
 class ReentryPolicy(Node):
     mode: str  # never | always | after
     duration: Duration | None = None
@@ -190,4 +210,5 @@ StepNode = (
     | SetStep
     | ExitStep
     | WaitUntilStep
+    | SplitStep
 )

@@ -36,6 +36,7 @@ from dsl.contact import (
     zone_ok,
 )
 from dsl.errors import RulesError, TextError, did_you_mean
+from dsl.experiments import BASIS
 from dsl.functions import FUNCTIONS
 from dsl.loader import (
     ELSE_IF,
@@ -45,16 +46,20 @@ from dsl.loader import (
     RawSchema,
     RawStep,
     RulesFile,
+    SplitBlock,
     Text,
     WaitForBlock,
     load_rules,
     load_text,
 )
 from dsl.parser import (
+    parse_duration,
     parse_event,
+    parse_percent,
     parse_reentry,
     parse_step,
     parse_trigger,
+    parse_variant,
 )
 from dsl.parser import (
     parse_expression as parse_expression_ast,
@@ -429,6 +434,7 @@ class _Compiler:
         self.types: _Types | None = None  # what the journey being compiled may read
         # (template file, trigger fields or None) -> the first step that sends it
         self.field_checks: dict[tuple[str, tuple | None, str], Text] = {}
+        self.experiments: dict[str, int] = {}  # the journey's splits: name -> line
 
     # ---- driver
     def run(self, files: list[RulesFile]) -> CompileResult:
@@ -646,6 +652,18 @@ class _Compiler:
             exit_when = self.expression(fields["exit_when"], root_scope)
         reentry = self.reentry(fields["reentry"]) if "reentry" in fields else ir.Reentry()
         message_class, when_capped = self.contact_fields(fields)
+        goal_within = holdout = 0
+        if "goal_within" in fields:
+            if goal is None:
+                self.error(
+                    fields["goal_within"],
+                    "goal_within needs a goal",
+                    hint="add 'goal: EVENT' (the event that counts as a conversion)",
+                )
+            goal_within = self.duration_field(fields["goal_within"]) or 0
+        if "holdout" in fields:
+            holdout = self.share(fields["holdout"], "holdout")
+        self.experiments = {}
         if raw.steps is None:
             self.error(name, f"journey '{name.value}' has no steps", hint="add 'steps:'")
             return None
@@ -668,6 +686,8 @@ class _Compiler:
             when_capped=when_capped,
             also=triggers[1:],
             exit_when=exit_when,
+            goal_within=goal_within,
+            holdout=holdout,
         )
         journey.hash = journey.compute_hash()
         return journey
@@ -874,6 +894,15 @@ class _Compiler:
             return None
         return _Lowering(text, scope, self.problems, self.types).expr(node)
 
+    def duration_field(self, text: Text) -> int | None:
+        """A key whose value is one duration (``goal_within: 14 days``)."""
+        try:
+            node = parse_duration(text.value)
+        except TextError as e:
+            self.error(text, e.message, e.offset, "write a duration, e.g. 14 days")
+            return None
+        return self.duration(text, node)
+
     def duration(self, text: Text, d: ast.Duration) -> int | None:
         factor = UNITS.get(d.unit)
         if factor is None:
@@ -937,6 +966,19 @@ class _Compiler:
         if isinstance(raw, IfBlock) and not isinstance(node, ast.IfStep):
             self.error(text, "this block needs an 'if EXPR' header")
             return None, scope, False
+        if isinstance(raw, SplitBlock) != isinstance(node, ast.SplitStep):
+            if isinstance(raw, SplitBlock):
+                self.error(text, "this block needs a 'split NAME' header")
+            else:
+                self.error(
+                    text,
+                    "a 'split' step needs a block",
+                    hint="end the line with ':' and list one 'VARIANT N%:' block below it "
+                    "per variant",
+                )
+            for branch in _branches(raw):
+                self.block(branch, scope)
+            return None, scope, False
         if isinstance(raw, WaitForBlock) and not isinstance(node, ast.WaitForStep):
             self.error(
                 text,
@@ -979,6 +1021,9 @@ class _Compiler:
                 step.else_ = else_
                 else_ = [step]
             return ir.If(origin, cond, then, else_), after, ends
+
+        if isinstance(node, ast.SplitStep):
+            return self.split(text, node, raw, origin, scope)
 
         if isinstance(node, ast.WaitForStep):
             seconds = None
@@ -1040,6 +1085,98 @@ class _Compiler:
         if isinstance(node, ast.WaitUntilStep):
             return self.wait_until(text, node, low, origin), scope, False
         raise TypeError(f"unknown step node {node!r}")
+
+    def split(self, text: Text, node: ast.SplitStep, raw: SplitBlock, origin, scope: _Scope):
+        """``split NAME:`` (CONTRACT.md §8): named variants whose shares sum to 100 %, an
+        experiment name used once per journey."""
+        name = node.name.text
+        if name in self.experiments:
+            first = self.experiments[name]
+            self.error(
+                text,
+                f"experiment '{name}' is already split at line {first}",
+                node.name.start,
+                "give each split of a journey its own name",
+            )
+        else:
+            self.experiments[name] = text.position(0)[0]
+        variants: list[ir.Variant] = []
+        branches: list[tuple[_Scope, bool]] = []
+        total, seen, ok = 0, {}, True
+        for key, steps in raw.variants:
+            body, body_scope, body_ends = self.block(steps, scope)
+            branches.append((body_scope, body_ends))
+            weight = self.variant_key(key)
+            if weight is None:
+                ok = False
+                continue
+            vname, share = weight
+            if vname in seen:
+                self.error(key, f"variant '{vname}' is listed twice", hint="name each variant once")
+                ok = False
+                continue
+            seen[vname] = key
+            total += share
+            variants.append(ir.Variant(vname, share, body))
+        if not raw.variants:
+            self.error(
+                text,
+                f"split '{name}' has no variants",
+                hint="list one 'VARIANT N%:' block per variant, e.g. 'control 50%:'",
+            )
+        elif ok and len(variants) < 2:
+            self.error(
+                text,
+                f"split '{name}' has one variant; a split needs at least two",
+                hint="add another variant, e.g. 'control 50%:'",
+            )
+        elif ok and total != BASIS:
+            self.error(
+                text,
+                f"the variants of split '{name}' add up to {_percent(total)}, not 100%",
+                node.name.start,
+                "make the shares sum to 100%",
+            )
+        after = _join(scope, branches)
+        ends = bool(branches) and all(e for _, e in branches)
+        return ir.Split(origin, name, variants), after, ends
+
+    def variant_key(self, key: Text) -> tuple[str, int] | None:
+        """A variant key ``NAME N%`` → (name, basis points), or None (reported)."""
+        try:
+            node = parse_variant(key.value)
+        except TextError as e:
+            self.error(
+                key, e.message, e.offset, "write each variant as 'NAME N%:', e.g. 'control 50%:'"
+            )
+            return None
+        share = self.percent(key, node.percent)
+        return None if share is None else (node.name.text, share)
+
+    def percent(self, text: Text, node: ast.Percent) -> int | None:
+        """A percentage (at most two decimals, 0 to 100) in basis points, or None."""
+        value = float(node.value)
+        points = round(value * 100)
+        if not math.isclose(points, value * 100, abs_tol=1e-6):
+            self.error(text, f"{node.value}% has more than two decimals", node.start, "e.g. 12.5%")
+            return None
+        if points > BASIS:
+            self.error(text, f"{node.value}% is more than 100%", node.start)
+            return None
+        return points
+
+    def share(self, text: Text, what: str) -> int:
+        """A journey's ``holdout: P%`` in basis points (reported and 0 when wrong)."""
+        try:
+            node = parse_percent(text.value)
+        except TextError as e:
+            self.error(text, e.message, e.offset, f"write {what} as a percentage, e.g. 10%")
+            return 0
+        points = self.percent(text, node)
+        if points is not None and points >= BASIS:
+            self.error(text, f"a {what} of 100% sends nothing to anyone", node.start, "e.g. 10%")
+            return 0
+        return points or 0
 
     def wait_until(self, text: Text, node, low: _Lowering, origin) -> ir.WaitUntil:
         """``wait until HH:MM`` (a valid time of day) or ``wait until EXPR``."""
@@ -1365,7 +1502,13 @@ def _branches(raw: RawStep) -> list[list[RawStep]]:
         return [raw.then, *(steps for _, steps in raw.elifs), raw.else_ or []]
     if isinstance(raw, WaitForBlock):
         return [raw.received or [], raw.timeout or []]
+    if isinstance(raw, SplitBlock):
+        return [steps for _, steps in raw.variants]
     return []
+
+
+def _percent(points: int) -> str:
+    return f"{points / 100:g}%"
 
 
 def _join(before: _Scope, branches: list[tuple[_Scope, bool]]) -> _Scope:

@@ -131,6 +131,38 @@ class WaitUntil(Step):
     at: Expr | None = None
 
 
+@dataclass
+class Variant:
+    """One branch of a ``split``: its name, its share in basis points (5000 = 50 %) and
+    its steps."""
+
+    name: str
+    weight: int
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass
+class Split(Step):
+    """``split NAME:`` (CONTRACT.md §8): each customer runs one variant, chosen by
+    ``dsl.experiments.assign`` from customer id, journey and experiment name. Its blocks
+    are addressed in a position as ``variant:NAME`` (``block``)."""
+
+    kind: ClassVar[str] = "split"
+    experiment: str
+    variants: list[Variant] = field(default_factory=list)
+
+    def block(self, name: str) -> list[Step]:
+        """The steps of the block ``variant:NAME``."""
+        wanted = name.removeprefix(VARIANT_BLOCK)
+        for v in self.variants:
+            if v.name == wanted:
+                return v.steps
+        raise KeyError(name)
+
+
+VARIANT_BLOCK = "variant:"  # a split's block in a position: "variant:" + the variant's name
+
+
 # --------------------------------------------------------------------------- journeys
 
 TRIGGER_KINDS = ("event", "inactivity", "date", "segment")  # CONTRACT.md §7
@@ -241,6 +273,10 @@ class Journey:
     # Contact policy (CONTRACT.md §6): "marketing" | "transactional"; "wait" | "skip".
     message_class: str = "marketing"
     when_capped: str = "wait"
+    # Measurement (CONTRACT.md §8): a goal event within ``goal_within`` seconds of entry is
+    # a conversion (0: any time); ``holdout`` basis points of entrants are sent nothing.
+    goal_within: int = 0
+    holdout: int = 0
 
     @property
     def triggers(self) -> list[Trigger]:
@@ -267,7 +303,12 @@ class Journey:
 
 # Journey fields added after plans were first hashed: left out of the hash at their
 # default, so a journey that does not use them keeps the hash it always had.
-_HASH_DEFAULTS = {"message_class": "marketing", "when_capped": "wait"}
+_HASH_DEFAULTS = {
+    "message_class": "marketing",
+    "when_capped": "wait",
+    "goal_within": 0,
+    "holdout": 0,
+}
 _HASH_OPTIONAL = ("also", "exit_when")
 
 
@@ -393,6 +434,12 @@ def step_from_dict(d: dict) -> Step:
         return Exit(origin)
     if kind == "wait_until":
         return WaitUntil(origin, d.get("minutes"), _expr(d.get("at")))
+    if kind == "split":
+        variants = [
+            Variant(v["name"], v["weight"], [step_from_dict(s) for s in v["steps"]])
+            for v in d["variants"]
+        ]
+        return Split(origin, d["experiment"], variants)
     raise ValueError(f"unknown step kind {kind!r}")
 
 
@@ -414,6 +461,8 @@ def journey_from_dict(d: dict) -> Journey:
         hash=d.get("hash", ""),
         message_class=d.get("message_class", "marketing"),
         when_capped=d.get("when_capped", "wait"),
+        goal_within=d.get("goal_within", 0),
+        holdout=d.get("holdout", 0),
     )
 
 

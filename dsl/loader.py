@@ -29,6 +29,8 @@ JOURNEY_KEYS = ("description", "trigger", "when", "goal", "key", "reentry", "ste
 # Contact policy (CONTRACT.md §6)
 SETTINGS_KEYS += ("timezone", "quiet_hours", "frequency_cap", "consent")
 JOURNEY_KEYS += ("class", "when_capped")
+# Experiments and measurement (CONTRACT.md §8)
+JOURNEY_KEYS += ("goal_within", "holdout")
 WAIT_FOR_KEYS = ("received", "timeout")
 SCHEMA_KEYS = ("customer", "events", "strict")
 FIELD_TYPES = ("text", "number", "bool", "date", "datetime", "email", "timezone", "list", "map")
@@ -127,7 +129,15 @@ class WaitForBlock:
     timeout: list[RawStep] | None = None
 
 
-RawStep = LineStep | IfBlock | WaitForBlock
+@dataclass
+class SplitBlock:
+    """``split NAME:`` with one ``VARIANT N%:`` key per variant, in the order written."""
+
+    header: Text
+    variants: list[tuple[Text, list[RawStep]]] = field(default_factory=list)
+
+
+RawStep = LineStep | IfBlock | WaitForBlock | SplitBlock
 
 
 @dataclass
@@ -494,7 +504,7 @@ class _Shape:
             where = headers[1][0] if len(headers) > 1 else items[0][0]
             self.problems.append(
                 where.error(
-                    "a block step has one header ('if ...' or 'wait for ...')",
+                    "a block step has one header ('if ...', 'wait for ...' or 'split ...')",
                     hint="start each step with its own '- '",
                 )
             )
@@ -525,10 +535,26 @@ class _Shape:
                 if self.known(key, WAIT_FOR_KEYS, "in a 'wait for' block"):
                     setattr(block, key.value, self.steps(value, f"'{key.value}'"))
             return block
+        if first_word == "split":
+            block = SplitBlock(header)
+            for key, _ in else_items + elif_items:
+                self.problems.append(
+                    key.error(
+                        "'else' belongs to an 'if' step",
+                        hint="a split's keys are its variants: 'NAME N%:'",
+                    )
+                )
+            for key, value in self.mapping(body, "a 'split' block") or []:
+                steps = self.steps(value, f"variant '{key.value}'")
+                if steps is not None:
+                    block.variants.append((key, steps))
+            return block
+        # a misspelt block keyword (`splt subject-test:`) gets a did-you-mean
+        typo = did_you_mean(first_word, ("if", "wait", "split")) if len(first_word) > 2 else None
         self.problems.append(
             header.error(
-                "only 'if' and 'wait for' steps open a block",
-                hint="if ':' is part of the step, quote the whole step",
+                "only 'if', 'wait for' and 'split' steps open a block",
+                hint=typo or "if ':' is part of the step, quote the whole step",
             )
         )
         return None

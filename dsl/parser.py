@@ -27,7 +27,7 @@ from dsl.errors import TextError, did_you_mean
 MAX_TEXT = 10_000  # characters in one step line or expression
 MAX_DEPTH = 100  # nesting of the parse tree (parentheses, not, operators)
 
-STEP_KEYWORDS = ("send", "notify", "wait", "if", "call", "set", "exit")
+STEP_KEYWORDS = ("send", "notify", "wait", "if", "call", "set", "exit", "split")
 _GRAMMAR_FILE = Path(__file__).with_name("grammar.lark")
 _DESCRIBE = {
     "NAME": "a name",
@@ -52,6 +52,7 @@ _DESCRIBE = {
     "$END": "the end",
     "UNTIL": "'until'",
     "TIME_OF_DAY": "a time of day",
+    "PERCENT": "'%'",
 }
 _STR_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
 _PREV_TOKEN = re.compile(r"(==|!=|<=|>=|[A-Za-z0-9_.\-]+|\S)\s*$")
@@ -63,7 +64,16 @@ def _lark() -> Lark:
         _GRAMMAR_FILE.read_text(encoding="utf-8"),
         parser="lalr",
         lexer="contextual",
-        start=["step", "expression", "duration", "event", "reentry", "trigger"],
+        start=[
+            "step",
+            "expression",
+            "duration",
+            "event",
+            "reentry",
+            "trigger",
+            "variant",
+            "percent",
+        ],
         maybe_placeholders=True,
         # The AST is built by the LALR reductions themselves: no parse tree, no second
         # pass, and no recursion however deep the input is nested.
@@ -93,6 +103,16 @@ def parse_event(text: str) -> ast.Name:
 
 def parse_reentry(text: str) -> ast.ReentryPolicy:
     return _parse(text, "reentry")
+
+
+def parse_variant(text: str) -> ast.Variant:
+    """A ``split`` block's branch key: ``control 50%`` (CONTRACT.md §8)."""
+    return _parse(text, "variant")
+
+
+def parse_percent(text: str) -> ast.Percent:
+    """A share: ``10%`` (``holdout:``)."""
+    return _parse(text, "percent")
 
 
 def parse_trigger(text: str) -> ast.TriggerNode:
@@ -126,6 +146,8 @@ _WHAT = {
     "event": "event name",
     "reentry": "reentry policy",
     "trigger": "trigger",
+    "variant": "variant",
+    "percent": "percentage",
 }
 
 
@@ -217,7 +239,7 @@ SYNTAX_CLASSES: tuple[SyntaxClass, ...] = (
     SyntaxClass(
         "unknown-step",
         "unknown step '{word}'",
-        "a step starts with send, notify, wait, if, call, set or exit",
+        "a step starts with send, notify, wait, if, call, set, exit or split",
         ("step: sned welcome", "step: wiat 2 days", "step: 42", "step: (x)"),
         start=("step",),
         at_start=True,
@@ -308,6 +330,14 @@ SYNTAX_CLASSES: tuple[SyntaxClass, ...] = (
         examples=("step: notify", "step: notify , with alert"),
         expects_any=_set("WORD"),
         after=("notify",),
+    ),
+    SyntaxClass(
+        "experiment-expected",
+        "expected an experiment name after '{prev}', found {found}",
+        "write: split NAME: with one 'VARIANT N%:' block per variant below it",
+        examples=("step: split", "step: split ,"),
+        expects_any=_set("WORD"),
+        after=("split",),
     ),
     SyntaxClass(
         "template-expected",
@@ -612,6 +642,18 @@ class _Build(Transformer_NonRecursive):
 
     def exit(self, c):
         return ast.ExitStep(*_tok_span(c[0]))
+
+    def split_header(self, c):
+        kw, name = c
+        return ast.SplitStep(*_span(kw, name), _name(name))
+
+    def variant(self, c):
+        name, percent = c
+        return ast.Variant(name.start_pos, percent.end, _name(name), percent)
+
+    def percent(self, c):
+        number, sign = c
+        return ast.Percent(number.start_pos, sign.end_pos, str(number))
 
     # ---- triggers
     def event_trigger(self, c):

@@ -35,6 +35,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from dsl import evaluator
     from dsl.contract import LOOKUP, Event, LookupInput, LookupItem, LookupResult, lookup_result_of
+    from dsl.experiments import converted
     from dsl.ir import Journey, Trigger, journey_from_dict
     from dsl.schedule import describe_due, next_due
     from dsl.zones import resolve_zone
@@ -415,6 +416,8 @@ class CustomerWorkflow:
         for inst in self.s.instances.values():
             journey = self._journey(inst.hash)
             if journey.goal == etype:
+                if not inst.goal_reached:
+                    inst.goal_at = iso(now)  # a conversion if within goal_within (§8)
                 inst.goal_reached = True
             elif inst.wait and inst.wait["kind"] == "event" and inst.wait["event"] == etype:
                 if inst.received is None and self._where_matches(inst, data, now):
@@ -544,7 +547,10 @@ class CustomerWorkflow:
             ctx = self.interpreter.context(inst, now)
             inst.exit_state = evaluator.truthy(evaluator.evaluate(journey.exit_when, ctx))
         self.s.instances[inst.id] = inst
-        self._log(inst, "start", plan=plan_hash)
+        if journey.holdout and self.interpreter.held_out(journey):
+            self._log(inst, "start", plan=plan_hash, holdout=True)
+        else:
+            self._log(inst, "start", plan=plan_hash)
         self._start_task(inst)
 
     def _contact_policy_patched(self) -> bool:
@@ -590,6 +596,12 @@ class CustomerWorkflow:
             self._end(inst, outcome[0], **outcome[1])
 
     def _end(self, inst: Instance, reason: str, **fields) -> None:
+        journey = self._journey(inst.hash)
+        if journey.goal:
+            # CONTRACT.md §8: the goal event within goal_within of entry is a conversion
+            fields["converted"] = reason == "goal" and converted(
+                inst.started_at, inst.goal_at, journey.goal_within
+            )
         self._log(inst, "end", reason=reason, **fields)
         self.s.instances.pop(inst.id, None)
         self.tasks.pop(inst.id, None)

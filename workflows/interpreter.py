@@ -11,7 +11,8 @@ Steps: ``send`` / ``notify`` (through the send policy, ``workflows.policy``, the
 ``send_email`` activity; with the contact policy on (``Effects.policy``), a marketing send
 takes its turn, may be suppressed, or deferred on a timer kept in ``inst.wait`` with kind
 ``defer``, and bounces are suppressed in the customer's state), ``wait``, ``wait until``,
-``wait for``, ``if``, ``set``, ``call`` (the ``call.NAME`` activity on the calls task
+``wait for``, ``if``, ``split`` (a variant chosen by ``dsl.experiments``: no command; a
+journey's holdout has every send suppressed, reason ``holdout``), ``set``, ``call`` (the ``call.NAME`` activity on the calls task
 queue) and ``exit``. Activity names and payloads come from
 ``dsl.contract``.
 
@@ -41,7 +42,8 @@ from dsl.contract import (
     call_activity_name,
     calls_task_queue,
 )
-from dsl.ir import Journey
+from dsl.experiments import assign, in_holdout
+from dsl.ir import VARIANT_BLOCK, Journey
 from workflows.policy import (
     DEFER,
     MARKETING,
@@ -197,6 +199,21 @@ class Interpreter:
             return await self._call(inst, step)
         if kind == "exit":
             return ("exit", {})
+        if kind == "split":
+            # Pure: the variant is a function of customer id, journey and experiment
+            # (dsl.experiments), so this issues no command and replays as it ran.
+            shares = [(v.name, v.weight) for v in step.variants]
+            variant = assign(self.fx.state.customer_id, journey.name, step.experiment, shares)
+            self.fx.log(
+                inst,
+                "split",
+                experiment=step.experiment,
+                variant=variant,
+                variants=[v.name for v in step.variants],  # for reports: the first is the baseline
+                origin=str(step.origin),
+            )
+            enter_block(inst.pos, VARIANT_BLOCK + variant)
+            return None
         if kind == "wait_until":
             await self._wait_until(inst, step)
             if inst.goal_reached:
@@ -316,8 +333,17 @@ class Interpreter:
             return CustomerSettings(sender=journey.sender, unsubscribe_url=journey.unsubscribe_url)
         return self.fx.state.settings
 
+    def held_out(self, journey: Journey) -> bool:
+        """The customer is in the journey's holdout (CONTRACT.md §8): sent nothing."""
+        return in_holdout(self.fx.state.customer_id, journey.name, journey.holdout)
+
     async def _send(self, inst: Instance, journey: Journey, step) -> Outcome:
         decision = end_turn = None
+        if step.kind == "send" and journey.holdout and self.held_out(journey):
+            # Suppressed (reason holdout) before the contact policy: no turn, no cap.
+            address = self.fx.state.profile.get("email")
+            decision = decide_send("send", address, SendRequest(holdout=True))
+            return await self._deliver(inst, journey, step, decision, None)
         if getattr(self.fx, "policy", False) and step.kind == "send":
             decision, end_turn = await self._decide(inst, journey)
             if decision is None:  # the goal ended the journey while it was deferred

@@ -47,6 +47,7 @@ BOUNCED = "bounced"
 UNSUBSCRIBED = "unsubscribed"
 NO_CONSENT = "no_consent"
 CAPPED = "capped"
+HOLDOUT = "holdout"  # CONTRACT.md §8: the journey's holdout is sent nothing
 QUIET_HOURS = "quiet_hours"
 MARKETING = "marketing"
 TRANSACTIONAL = "transactional"
@@ -75,12 +76,18 @@ class SendRequest:
     quiet_hours: tuple[int, int] | None = None  # minutes after local midnight: start, end
     cap: tuple[int, int] | None = None  # (count, seconds)
     sent: tuple[datetime, ...] = field(default_factory=tuple)  # marketing emails sent
+    holdout: bool = False  # the customer is in the journey's holdout (CONTRACT.md §8)
 
 
 def decide_send(kind: str, address: Any, request: SendRequest | None = None) -> SendDecision:
     """Whether a ``send`` (``address``: the profile's ``email``) or a ``notify``
     (``address``: the team's address) goes out now; ``request`` is the contact policy's
-    input (None, or a notify: only the address is checked)."""
+    input (None, or a notify: only the address is checked). A holdout customer is sent
+    nothing, whatever else holds (reason ``holdout``)."""
+    if kind == "send" and request is not None and request.holdout:
+        return SendDecision(
+            SUPPRESS, reason=HOLDOUT, detail="the customer is in the journey's holdout"
+        )
     if not isinstance(address, str) or "@" not in address:
         return SendDecision(SKIP, reason=NO_ADDRESS, detail="customer has no email address")
     if request is None or kind != "send":

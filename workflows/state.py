@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dsl.contract import CustomerSettings
-from dsl.ir import Step
+from dsl.ir import VARIANT_BLOCK, Step
 
 # How many event ids and journal lines a customer remembers (carried across
 # continue-as-new; bounded so history payloads stay small).
@@ -64,6 +64,7 @@ class Instance:
     # exit_when turning true; exit_state is what exit_when gave after the last profile change.
     stop_reason: str = ""
     exit_state: bool | None = None
+    goal_at: str = ""  # when the goal event came (ISO): a conversion if within goal_within
 
 
 @dataclass
@@ -118,7 +119,11 @@ def resolve_step(steps: list[Step], pos: list) -> Step | None:
     block = steps
     for i in range(0, len(pos) - 1, 2):
         parent = block[pos[i]]
-        block = getattr(parent, pos[i + 1])
+        name = pos[i + 1]
+        if name.startswith(VARIANT_BLOCK):
+            block = parent.block(name)  # a split's variant (dsl.ir.Split)
+        else:
+            block = getattr(parent, name)
     index = pos[-1]
     return block[index] if index < len(block) else None
 

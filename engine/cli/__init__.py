@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "send-event": "send an event (JSON) to a running deployment",
     "status": "show a customer's profile and active journeys",
     "simulate": "run events through the real workflows on simulated time",
+    "report": "simulate events and report conversions, holdouts and experiments",
     "preview": "render a template with a sample customer",
     "graph": "draw a journey (Mermaid flowchart or SVG; no name: list the journeys)",
     "serve": "run the HTTP API (events, Segment, customers, unsubscribe links)",
@@ -46,6 +47,7 @@ examples:
   lifecycle preview welcome              render an email with samples/customer.json
   lifecycle simulate samples/events.jsonl --until 30d
                                          run events through the real workflows, on fake time
+  lifecycle report samples/events.jsonl  conversion rates, holdouts and experiments (lift, 95% CI)
   lifecycle send-event '{"type": "customer.signed_up", "customer_id": "c-1",
                          "customer": {"email": "ann@example.test"}}'
                                          send an event to the running worker

@@ -150,3 +150,6 @@ def _steps(steps) -> Iterator:
             for block in blocks:
                 if isinstance(block, list) and block and hasattr(block[0], "kind"):
                     yield from _steps(block)
+                elif isinstance(block, list) and block and hasattr(block[0], "steps"):
+                    for variant in block:  # a split's variants (dsl.ir.Variant)
+                        yield from _steps(variant.steps)

@@ -77,7 +77,10 @@ def describe_journey(journey, sender: str = "") -> list[str]:
     if journey.when is not None:
         lines.append(f"  when: {journey.when.src}")
     if journey.goal:
-        lines.append(f"  goal: {journey.goal}")
+        within = f" within {short_duration(journey.goal_within)}" if journey.goal_within else ""
+        lines.append(f"  goal: {journey.goal}{within}")
+    if journey.holdout:
+        lines.append(f"  holdout: {journey.holdout / 100:g}%")
     if journey.key is not None:
         lines.append(f"  key: {journey.key.src}")
     if getattr(journey, "exit_when", None) is not None:
@@ -127,6 +130,11 @@ def _steps(steps, depth: int) -> list[str]:
             if s.else_:
                 out.append(f"{pad}else")
                 out.extend(_steps(s.else_, depth + 1))
+        elif s.kind == "split":
+            out.append(f"{pad}split {s.experiment}{at}")
+            for v in s.variants:
+                out.append(f"{pad}  {v.name} {v.weight / 100:g}%")
+                out.extend(_steps(v.steps, depth + 2))
         elif s.kind == "call":
             bind = f" as {s.bind}" if s.bind else ""
             args = ", ".join(f"{k}={v.src}" for k, v in s.args.items())

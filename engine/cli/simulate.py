@@ -91,7 +91,9 @@ def _went_out(a: dict) -> bool:
 def _describe(a: dict) -> str:
     action = a["action"]
     if action == "start":
-        return "started"
+        return "started (holdout)" if a.get("holdout") else "started"
+    if action == "split":
+        return f"split  {a.get('experiment')}: {a.get('variant')}"
     if action in ("send", "notify"):
         if not _went_out(a):
             why = a.get("reason") or a.get("detail") or ""
@@ -107,7 +109,8 @@ def _describe(a: dict) -> str:
         return f"call   {a.get('activity')} -> {a.get('result')}"
     if action == "end":
         error = f": {a['error']}" if a.get("error") else ""
-        return f"end    ({a.get('reason')}){error}"
+        conv = {True: ", converted", False: ", not converted"}.get(a.get("converted"), "")
+        return f"end    ({a.get('reason')}{conv}){error}"
     return action
 
 

@@ -89,6 +89,10 @@ class _Builder:
                 ends = self.block(step.then, [(node, "yes")]) + self.block(
                     step.else_, [(node, "no")]
                 )
+            elif step.kind == "split":
+                ends = []
+                for v in step.variants:
+                    ends += self.block(v.steps, [(node, f"{v.name} {v.weight / 100:g}%")])
             elif step.kind == "wait_for":
                 timeout = f"timeout ({human_duration(step.seconds)})"
                 ends = self.block(step.received, [(node, "received")]) + self.block(
@@ -115,6 +119,8 @@ class _Builder:
             return DECISION, [f"wait for {s.event}", *where, f"within {human_duration(s.seconds)}"]
         if s.kind == "if":
             return DECISION, [f"if {s.cond.src}"]
+        if s.kind == "split":
+            return DECISION, [f"split {s.experiment}"]
         if s.kind == "call":
             args = [f"{k}={v.src}" for k, v in s.args.items()]
             bind = [f"as {s.bind}"] if s.bind else []

@@ -27,7 +27,7 @@ from dsl.clock import parse_iso, parse_offset
 from engine.runtime.client import parse_event
 from engine.runtime.config import binary_path, customer_workflow_id
 
-PUBLIC_ACTIONS = ("send", "notify", "call", "end", "defer")  # defer: CONTRACT.md §6
+PUBLIC_ACTIONS = ("send", "notify", "call", "end", "defer", "split")  # defer: §6, split: §8
 
 
 class SimulationError(ValueError):
@@ -101,10 +101,14 @@ class SimulationResult:
                 )
             elif a["action"] == "call":
                 line["activity"] = a.get("activity")
+            elif a["action"] == "split":
+                line.update(experiment=a.get("experiment"), variant=a.get("variant"))
             else:
                 line["reason"] = a.get("reason")
                 if a.get("error"):
                     line["error"] = a["error"]
+                if "converted" in a:  # a journey with a goal (CONTRACT.md §8)
+                    line["converted"] = a["converted"]
             out.append(line)
         return out
 

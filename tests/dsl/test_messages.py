@@ -274,9 +274,15 @@ FILE_CASES = [
     ),
     (
         "journeys:\n  j:\n    trigger: a.b\n    steps:\n      - send welcome: now\n",
-        "f.yaml:5:9: error: only 'if' and 'wait for' steps open a block\n"
+        "f.yaml:5:9: error: only 'if', 'wait for' and 'split' steps open a block\n"
         "      - send welcome: now\n        ^\n"
         "hint: if ':' is part of the step, quote the whole step",
+    ),
+    (
+        "journeys:\n  j:\n    trigger: a.b\n    steps:\n      - splt test:\n          a 50%: [exit]\n",
+        "f.yaml:5:9: error: only 'if', 'wait for' and 'split' steps open a block\n"
+        "      - splt test:\n        ^\n"
+        "hint: did you mean 'split'?",
     ),
     (
         # A From that would fail every customer's email at send time (issue 7, case 8).

@@ -73,6 +73,11 @@ FIRST_MESSAGES = {
         "event names look like 'order.placed'",
     ),
     "team-expected": (6, "expected a team name after 'notify', found the end", None),
+    "experiment-expected": (
+        5,
+        "expected an experiment name after 'split', found the end",
+        "write: split NAME: with one 'VARIANT N%:' block per variant below it",
+    ),
     "template-expected": (4, "expected a template name after 'send', found the end", None),
     "notify-needs-with": (
         15,

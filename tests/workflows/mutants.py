@@ -86,3 +86,43 @@ MUTANTS = {
     "timer before send": (_before_step("send"), "c-goal"),
     "goal ignored": (GoalIgnored, "c-goal"),
 }
+
+
+def _interpreter_mutant(name: str, **methods):
+    """The entity with an interpreter whose ``methods`` are replaced (experiments-v1)."""
+    TimerInterpreter = type(f"{name}Interpreter", (Interpreter,), methods)
+
+    class Mutant(CustomerWorkflow):
+        interpreter_class = TimerInterpreter
+
+    Mutant.__name__ = name
+    return as_customer_workflow(Mutant)
+
+
+async def _other_variant(self, inst, journey, step):
+    """A split that lands each customer in the variant after its own (a changed hash)."""
+    if step.kind == "split":
+        from dsl.experiments import assign
+        from dsl.ir import VARIANT_BLOCK
+        from workflows.state import enter_block
+
+        names = [v.name for v in step.variants]
+        shares = [(v.name, v.weight) for v in step.variants]
+        mine = assign(self.fx.state.customer_id, journey.name, step.experiment, shares)
+        enter_block(inst.pos, VARIANT_BLOCK + names[(names.index(mine) + 1) % len(names)])
+        return None
+    return await Interpreter.execute(self, inst, journey, step)
+
+
+# Mutants of the experiments (tests/workflows/test_experiments.py, histories experiments-v1)
+EXPERIMENT_MUTANTS = {
+    "split to another variant": (
+        _interpreter_mutant("OtherVariant", execute=_other_variant),
+        "c-x3",
+    ),
+    "holdout ignored": (
+        _interpreter_mutant("HoldoutIgnored", held_out=lambda self, journey: False),
+        "c-x1",
+    ),
+    "timer before split": (_before_step("split"), "c-x5"),
+}

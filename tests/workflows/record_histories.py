@@ -14,6 +14,9 @@ tests/workflows/histories/:
   list), ``exit_when`` while waiting and ``else if``, with a customer whose runs continue
   as new between a trigger's scheduling and its firing
   (``python -m tests.workflows.record_histories LABEL triggers``).
+- ``EXPERIMENTS``: a ``split`` (both variants), a holdout (sends suppressed) and a goal
+  inside and after ``goal_within``, with a customer whose runs continue as new inside a
+  variant (``python -m tests.workflows.record_histories LABEL experiments``).
 Commit new files when the interpreter changes; never overwrite old ones, since replaying
 them is what proves a change is safe for journeys already in flight.
 """
@@ -173,6 +176,53 @@ TRIGGERS_CAN_EVENTS = [
 ] + [(f"+{h}h", "c-trg-can", "page.viewed", {}) for h in range(1, 30, 2)]
 
 
+EXPERIMENTS_RULES = """
+journeys:
+  exp:
+    trigger: go
+    goal: order.placed
+    goal_within: 2 days
+    holdout: 30%
+    steps:
+      - split subject-test:
+          control 50%:
+            - send t
+            - wait 1 day
+          playful 50%:
+            - wait 1 day
+            - send t
+      - wait 2 days
+      - send t
+"""
+# c-x1 .. c-x8 land in both variants and in the holdout (dsl.experiments); c-x1 converts
+# inside the window, c-x2 after it.
+EXPERIMENTS_EVENTS = [("+0s", f"c-x{i}", "go", {}) for i in range(1, 9)] + [
+    ("+1d1h", "c-x1", "order.placed", {}),
+    ("+2d1h", "c-x2", "order.placed", {}),
+]
+EXPERIMENTS_CAN_EVENTS = [("+0s", "c-xcan", "go", {})] + [
+    (f"+{h}h", "c-xcan", "page.viewed", {}) for h in range(1, 40, 2)
+]
+
+
+async def record_experiments(start: datetime) -> dict:
+    rules, templates = paths_folders()
+    (rules / "paths.yaml").write_text(EXPERIMENTS_RULES)
+    histories = {}
+    for rows, limit in ((EXPERIMENTS_EVENTS, None), (EXPERIMENTS_CAN_EVENTS, 40)):
+        result = await simulate(
+            _events(rows, start),
+            rules,
+            templates,
+            start,
+            timedelta(days=6),
+            keep_histories=True,
+            history_limit=limit,
+        )
+        histories.update(result.histories)
+    return histories
+
+
 async def record_triggers(start: datetime) -> dict:
     rules, templates = paths_folders()
     (rules / "paths.yaml").write_text(TRIGGERS_RULES)
@@ -260,6 +310,8 @@ async def main(label: str, scenario: str) -> None:
         histories = await record_policy(start)
     elif scenario == "triggers":
         histories = await record_triggers(start)
+    elif scenario == "experiments":
+        histories = await record_experiments(start)
     else:
         events = read_events("samples/events.jsonl", start)
         result = await simulate(

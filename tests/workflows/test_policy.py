@@ -161,6 +161,24 @@ CASES = [
         req(cap=CAP, unsubscribed=True, sent=(NOW, NOW)),
         ("suppress", "unsubscribed"),
     ),
+    # The journey's holdout (CONTRACT.md §8): sent nothing, before anything else is looked at
+    ("holdout", "send", A, req(holdout=True), ("suppress", "holdout")),
+    ("holdout without an address", "send", None, req(holdout=True), ("suppress", "holdout")),
+    (
+        "holdout, transactional",
+        "send",
+        A,
+        req(holdout=True, message_class="transactional"),
+        ("suppress", "holdout"),
+    ),
+    (
+        "holdout wins over bounced",
+        "send",
+        A,
+        req(holdout=True, suppressed=(A,)),
+        ("suppress", "holdout"),
+    ),
+    ("holdout: a notify still goes", "notify", "t@x.test", req(holdout=True), ("send", "")),
 ]
 
 
