@@ -5,6 +5,7 @@ Each timeline is pinned in full (day offsets from 2030-01-01T00:00Z, a Tuesday).
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -265,7 +266,6 @@ async def _status_and_restart(env, store, templates, tmp_path):
     from engine.runtime.client import send_event
     from engine.runtime.config import customer_workflow_id
     from tests.workflows.harness import until
-    from tests.workflows.test_durability import worker
 
     now = await env.get_current_time()
     birthday = (now + timedelta(days=20)).strftime("%m-%d")
@@ -279,7 +279,12 @@ async def _status_and_restart(env, store, templates, tmp_path):
             and desc.workflow_execution_info.history_length > 3
         )
 
-    async with worker(env, store, templates, tmp_path) as (queue, sink):
+    # The first worker keeps no workflow cache, hence no sticky queue: otherwise the
+    # birthday's task can wait on the dead worker's sticky queue, which the test server
+    # only gives up on when its (skipped) clock passes the sticky timeout (this failed in
+    # full-suite runs). The second worker replays the history from scratch either way.
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    async with worker_on(env, store, templates, tmp_path, queue, cached=0):
         ev = {"type": "page.viewed", "customer_id": "ann-status", "customer": profile, "data": {}}
         await send_event(env.client, ev, task_queue=queue)
         await until(processed, timeout=60)
@@ -289,10 +294,6 @@ async def _status_and_restart(env, store, templates, tmp_path):
     # server's time skipping locked.)
     async with worker_on(env, store, templates, tmp_path, queue) as sink:
         await _sleep(env, timedelta(days=21))
-        # The birthday's workflow task may first go to the old worker's sticky queue; the
-        # test server moves it to the normal queue only once its clock passes the sticky
-        # timeout (10 s), which needs one more skip (seen when earlier tests ran first).
-        await _sleep(env, timedelta(seconds=30))
         await until(lambda: len(sink.messages) >= 1, timeout=60)
         assert [m.message["Subject"] for m in sink.messages] == ["t for you"]
         status = await handle.query("status")
@@ -328,13 +329,19 @@ async def _sleep(env, delta: timedelta) -> None:
             await env.sleep(delta - (await env.get_current_time() - start))
 
 
-def worker_on(env, store, templates, tmp_path, queue):
-    """The real worker on a given task queue (a restarted worker)."""
+def worker_on(env, store, templates, tmp_path, queue, cached: int | None = None):
+    """The real worker on a given task queue (a restarted worker); ``cached``: its
+    workflow cache size (0: no cache, no sticky queue)."""
     from contextlib import asynccontextmanager
 
     from engine.delivery.smtp import SmtpSettings
     from engine.runtime.assembly import assemble
+    from engine.runtime.settings import Settings
     from engine.tools.smtp_sink import SmtpSink
+
+    settings = Settings(data_dir=str(tmp_path))
+    if cached is not None:
+        settings = Settings(data_dir=str(tmp_path), max_cached_workflows=cached)
 
     @asynccontextmanager
     async def run():
@@ -344,9 +351,10 @@ def worker_on(env, store, templates, tmp_path, queue):
                 env.client,
                 store,
                 SmtpSettings(host="127.0.0.1", port=sink.port),
-                tmp_path / "ledger2.sqlite",
+                tmp_path / f"ledger-{uuid.uuid4().hex[:6]}.sqlite",
                 queue,
                 templates_dir=templates,
+                settings=settings,
             ):
                 yield sink
         finally:
