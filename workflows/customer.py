@@ -671,6 +671,7 @@ class CustomerWorkflow:
         }
         line.update(fields)
         self._append(line)
+        self._count(inst, action, fields)
         if action == "defer" or fields.get("status") == "suppressed":
             # The worker log says why an email did not go out (not while replaying).
             what = "deferred" if action == "defer" else "suppressed"
@@ -684,6 +685,34 @@ class CustomerWorkflow:
                 fields.get("detail", ""),
                 extra={"journal": line},
             )
+
+    def _count(self, inst: Instance, action: str, fields: dict) -> None:
+        """The engine's metrics (CONTRACT.md §8): Temporal's metric meter, which records
+        nothing while replaying; the worker serves them with LIFECYCLE_METRICS_PORT."""
+        if action not in ("start", "end", "send", "notify", "defer"):
+            return
+        meter = workflow.metric_meter()
+        journey = self.journeys.get(inst.hash)
+        attrs = {"journey": inst.journey}
+        if action == "start":
+            meter.create_counter("lifecycle_journeys_started", "journeys started").add(1, attrs)
+        elif action == "end":
+            attrs["reason"] = str(fields.get("reason", ""))
+            meter.create_counter("lifecycle_journeys_ended", "journeys ended").add(1, attrs)
+            if fields.get("converted"):
+                meter.create_counter("lifecycle_conversions", "goal conversions").add(
+                    1, {"journey": inst.journey}
+                )
+        else:
+            attrs["template"] = str(fields.get("template", ""))
+            attrs["class"] = (
+                "team" if action == "notify" else getattr(journey, "message_class", "marketing")
+            )
+            attrs["kind"] = action if action != "defer" else "send"
+            attrs["status"] = "deferred" if action == "defer" else str(fields.get("status", "sent"))
+            meter.create_counter(
+                "lifecycle_messages", "messages by journey, template, class and status"
+            ).add(1, attrs)
 
     def _note(self, action: str, journey: str = "", **fields) -> None:
         """A journal line about the customer rather than one journey (refusals, skips)."""

@@ -246,7 +246,10 @@ def connect_options(settings=None) -> tuple[str, dict]:
 
 
 async def connect(
-    address: str | None = None, namespace: str | None = None, wait: float = 10.0
+    address: str | None = None,
+    namespace: str | None = None,
+    wait: float = 10.0,
+    runtime=None,
 ) -> Client:
     """A client from ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` / TLS / API key settings
     (the embedded server's ``LIFECYCLE_TEMPORAL_PORT`` when ``TEMPORAL_ADDRESS`` is unset),
@@ -262,6 +265,8 @@ async def connect(
     address = address or target
     if namespace:
         kwargs["namespace"] = namespace
+    if runtime is not None:  # a temporalio Runtime (the worker's, with Prometheus metrics)
+        kwargs["runtime"] = runtime
     global _settle_registered
     if not _settle_registered:
         import atexit

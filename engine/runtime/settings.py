@@ -243,6 +243,13 @@ VARIABLES: tuple[Variable, ...] = (
         "seconds a customer's next workflow task waits for the worker that has it in memory before any worker may take it (after that worker died)",
         _positive(float),
     ),
+    Variable(
+        "LIFECYCLE_METRICS_PORT",
+        "metrics_port",
+        "(off)",
+        "the worker serves Prometheus metrics on 127.0.0.1:PORT/metrics: messages by journey, template, class and status; journeys started and ended; conversions; and the Temporal SDK's own metrics",
+        _port,
+    ),
     Variable("LOG_LEVEL", "log_level", "`INFO`", "worker log level", _log_level),
     # Embedded defaults
     Variable(
@@ -383,6 +390,7 @@ class Settings:
     max_cached_workflows: int = 1000
     max_concurrent_calls: int = 20
     sticky_queue_timeout: float = 10.0  # the SDK's default
+    metrics_port: int | None = None  # None: no metrics endpoint
     log_level: str = "INFO"
     data_dir: str = "var"
     temporal_port: int = 7233

@@ -137,6 +137,19 @@ def build_worker(
     return EngineWorker(workers)
 
 
+def metrics_runtime(port: int | None):
+    """A Temporal runtime whose metrics (the SDK's own, and the engine's from workflows and
+    activities: ``workflow.metric_meter()`` / ``activity.metric_meter()``) are served in
+    Prometheus format on 127.0.0.1:PORT/metrics; None without a port."""
+    if not port:
+        return None
+    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+    )
+
+
 async def run_worker(
     rules_dir: str | Path | None = None,
     templates_dir: str | Path | None = None,
@@ -184,7 +197,7 @@ async def run_worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        client = await connect(address)
+        client = await connect(address, runtime=metrics_runtime(settings.metrics_port))
         async with assemble(
             client,
             store,
@@ -200,6 +213,8 @@ async def run_worker(
                 log.info("  Web UI:    %s", server.ui_address)
             if settings.smtp is None:
                 log.info("  SMTP sink: 127.0.0.1:%d -> %s", smtp.port, data / "outbox")
+            if settings.metrics_port:
+                log.info("  Metrics:   http://127.0.0.1:%d/metrics", settings.metrics_port)
             log.info(
                 "  send an event: %slifecycle send-event '%s'",
                 command_environment(),
