@@ -25,7 +25,7 @@ def value(text: str, name: str, **labels: str) -> float:
     """The sum of ``name``'s samples whose labels include ``labels``."""
     total = 0.0
     for line in text.splitlines():
-        m = re.match(rf"^{name}(?:_total)?\{{(.*)\}} ([0-9.e+]+)$", line)
+        m = re.match(rf"^{name}\{{(.*)\}} ([0-9.e+]+)$", line)
         if m and all(f'{k}="{v}"' in m.group(1) for k, v in labels.items()):
             total += float(m.group(2))
     return total
@@ -69,5 +69,32 @@ async def test_the_worker_serves_engine_and_sdk_metrics(temporal_server, store, 
         >= 1
     )
     assert 'class="marketing"' in text
+    assert re.search(r"^lifecycle_messages\{", text, re.M)  # the names the dashboard uses
     # The SDK's own metrics come through the same endpoint.
     assert re.search(r"^temporal_\w+", text, re.M), text[:2000]
+
+
+def test_the_sample_grafana_dashboard_uses_only_metrics_the_engine_exports():
+    import json
+    from pathlib import Path
+
+    from engine.api.metrics import ApiMetrics
+
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text()
+    )
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    names = {n for e in exprs for n in re.findall(r"\b(lifecycle_\w+|temporal_\w+)", e)}
+    api = ApiMetrics().render().decode()
+    # As the SDK's Prometheus exporter names them (no _total suffix; checked by the test
+    # above, which scrapes a running worker).
+    engine = {"lifecycle_messages", "lifecycle_journeys_started",
+              "lifecycle_journeys_ended", "lifecycle_conversions"}  # fmt: skip
+    for name in names:
+        if name.startswith("lifecycle_api_"):
+            base = re.sub(r"_(total|bucket|count|sum)$", "", name)
+            assert f"# TYPE {base}" in api, name
+        elif name.startswith("lifecycle_"):
+            assert name in engine, name
+        else:
+            assert name.startswith("temporal_workflow_task_schedule_to_start_latency"), name
