@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from engine.cli import ExitCode
-from engine.cli.journeys import list_journeys
+from engine.cli.journeys import list_journeys, unknown_journey
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
 EXAMPLES = (
@@ -42,7 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from dsl.errors import did_you_mean
     from engine.runtime.plans import compile_content
     from engine.tools.graph import build_graph, to_mermaid, to_svg
 
@@ -51,15 +50,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         return list_journeys(result, "graph")
     journey = result.plan.journeys.get(args.journey)
     if journey is None:
-        for problem in sorted(result.problems, key=lambda p: p.sort_key()):
-            print(problem.render(), end="\n\n", file=sys.stderr)
-        print(f"error: unknown journey '{args.journey}'", file=sys.stderr)
-        hint = did_you_mean(args.journey, result.plan.journeys)
-        if hint:
-            print(f"hint: {hint}", file=sys.stderr)
-        elif result.plan.journeys:
-            print("hint: journeys: " + ", ".join(sorted(result.plan.journeys)), file=sys.stderr)
-        return ExitCode.PROBLEMS
+        problems = sorted(result.problems, key=lambda p: p.sort_key())
+        return unknown_journey(result, args.journey, problems)
     graph = build_graph(journey)
     text = to_svg(graph) if args.format == "svg" else to_mermaid(graph)
     if args.out:

@@ -120,6 +120,22 @@ def list_journeys(result, command: str) -> ExitCode:
     return ExitCode.OK
 
 
+def unknown_journey(result, name: str, problems) -> ExitCode:
+    """What ``show`` / ``graph`` say for a journey name the rules do not have: the rules'
+    ``problems`` (one may be why), the error, and a did-you-mean or the journeys there are."""
+    from dsl.errors import did_you_mean
+
+    for problem in problems:
+        print(problem.render(), end="\n\n", file=sys.stderr)
+    print(f"error: unknown journey '{name}'", file=sys.stderr)
+    hint = did_you_mean(name, result.plan.journeys)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+    elif result.plan.journeys:
+        print("hint: journeys: " + ", ".join(sorted(result.plan.journeys)), file=sys.stderr)
+    return ExitCode.PROBLEMS
+
+
 def event_types(plan) -> dict[str, set[str]]:
     """Every event type the rules react to, by role: ``trigger`` (starts a journey),
     ``goal`` (ends one) and ``wait`` (a ``wait for`` step receives it)."""

@@ -34,21 +34,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> ExitCode:
-    from engine.tools.simulator import SimulationError, parse_offset, parse_when, read_events
-
-    try:
-        start = simulate_cli.default_start()
-        if args.start:
-            start = parse_when(args.start, start)
-        until_text = args.until if args.until.startswith("+") else "+" + args.until
-        until = parse_offset(until_text)
-        if until is None:
-            raise SimulationError(f"bad --until {args.until!r}: use e.g. 30d, +90d, +1w")
-        events = read_events(args.events, start)
-    except (SimulationError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    inputs = simulate_cli.read_inputs(args)
+    if inputs is None:
         return ExitCode.PROBLEMS
-    return asyncio.run(_run(args, events, start, until))
+    return asyncio.run(_run(args, *inputs))
 
 
 async def _run(args, events, start: datetime, until: timedelta) -> ExitCode:

@@ -15,7 +15,7 @@ import sys
 
 from dsl.clock import short_duration
 from engine.cli import ExitCode
-from engine.cli.journeys import list_journeys
+from engine.cli.journeys import list_journeys, unknown_journey
 from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
 EXAMPLES = (
@@ -37,7 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from dsl.errors import did_you_mean
     from dsl.ir import to_dict
     from engine.runtime.plans import compile_content
 
@@ -46,15 +45,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         return list_journeys(result, "show")
     journey = result.plan.journeys.get(args.journey)
     if journey is None:
-        for problem in result.problems:
-            print(problem.render(), end="\n\n", file=sys.stderr)
-        hint = did_you_mean(args.journey, result.plan.journeys)
-        print(f"error: unknown journey '{args.journey}'", file=sys.stderr)
-        if hint:
-            print(f"hint: {hint}", file=sys.stderr)
-        elif result.plan.journeys:
-            print("hint: journeys: " + ", ".join(sorted(result.plan.journeys)), file=sys.stderr)
-        return ExitCode.PROBLEMS
+        return unknown_journey(result, args.journey, result.problems)
     if args.json:
         print(json.dumps(to_dict(journey), indent=2))
     else:

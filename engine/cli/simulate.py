@@ -114,7 +114,9 @@ def _describe(a: dict) -> str:
     return action
 
 
-def run(args) -> ExitCode:
+def read_inputs(args) -> tuple[list, datetime, timedelta] | None:
+    """(events, start, until) from ``EVENTS --start --until`` (also ``lifecycle report``'s);
+    None after printing what is wrong."""
     from engine.tools.simulator import SimulationError, parse_offset, parse_when, read_events
 
     try:
@@ -123,11 +125,17 @@ def run(args) -> ExitCode:
         until = parse_offset(until_text)
         if until is None:
             raise SimulationError(f"bad --until {args.until!r}: use e.g. 30d, +90d, +1w")
-        events = read_events(args.events, start)
+        return read_events(args.events, start), start, until
     except (SimulationError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return None
+
+
+def run(args) -> ExitCode:
+    inputs = read_inputs(args)
+    if inputs is None:
         return ExitCode.PROBLEMS
-    return asyncio.run(_run(args, events, start, until))
+    return asyncio.run(_run(args, *inputs))
 
 
 async def _run(args, events, start: datetime, until: timedelta) -> ExitCode:
