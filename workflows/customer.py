@@ -108,6 +108,7 @@ class CustomerWorkflow:
         self.triggers_on = False  # set in run(): PATCH_TRIGGERS
         self.profile_dirty = False  # a step changed the profile (entering, exit_when)
         self.parsed_triggers: dict[str, Trigger] = {}  # trigger key -> Trigger
+        self.counters: dict[str, object] = {}  # metric counters, made once (_counter)
         self.interpreter = self.interpreter_class(self)
 
     def _now(self) -> datetime:
@@ -686,33 +687,41 @@ class CustomerWorkflow:
                 extra={"journal": line},
             )
 
+    _METRICS = {
+        "start": ("lifecycle_journeys_started", "journeys started"),
+        "end": ("lifecycle_journeys_ended", "journeys ended"),
+        "conversion": ("lifecycle_conversions", "goal conversions"),
+        "message": ("lifecycle_messages", "messages by journey, template, class and status"),
+    }
+
+    def _counter(self, which: str):
+        """One counter of Temporal's workflow metric meter, made once per run."""
+        if which not in self.counters:
+            name, description = self._METRICS[which]
+            self.counters[which] = workflow.metric_meter().create_counter(name, description)
+        return self.counters[which]
+
     def _count(self, inst: Instance, action: str, fields: dict) -> None:
         """The engine's metrics (CONTRACT.md §8): Temporal's metric meter, which records
         nothing while replaying; the worker serves them with LIFECYCLE_METRICS_PORT."""
         if action not in ("start", "end", "send", "notify", "defer"):
             return
-        meter = workflow.metric_meter()
-        journey = self.journeys.get(inst.hash)
         attrs = {"journey": inst.journey}
         if action == "start":
-            meter.create_counter("lifecycle_journeys_started", "journeys started").add(1, attrs)
+            self._counter("start").add(1, attrs)
         elif action == "end":
-            attrs["reason"] = str(fields.get("reason", ""))
-            meter.create_counter("lifecycle_journeys_ended", "journeys ended").add(1, attrs)
+            self._counter("end").add(1, {**attrs, "reason": str(fields.get("reason", ""))})
             if fields.get("converted"):
-                meter.create_counter("lifecycle_conversions", "goal conversions").add(
-                    1, {"journey": inst.journey}
-                )
+                self._counter("conversion").add(1, attrs)
         else:
+            journey = self.journeys.get(inst.hash)
             attrs["template"] = str(fields.get("template", ""))
             attrs["class"] = (
                 "team" if action == "notify" else getattr(journey, "message_class", "marketing")
             )
             attrs["kind"] = action if action != "defer" else "send"
             attrs["status"] = "deferred" if action == "defer" else str(fields.get("status", "sent"))
-            meter.create_counter(
-                "lifecycle_messages", "messages by journey, template, class and status"
-            ).add(1, attrs)
+            self._counter("message").add(1, attrs)
 
     def _note(self, action: str, journey: str = "", **fields) -> None:
         """A journal line about the customer rather than one journey (refusals, skips)."""
