@@ -120,7 +120,8 @@ def unknown_type_notes(events: list[tuple[str, dict]], rules: str | None) -> lis
 
     rules = rules or setting("rules_dir")
     try:
-        result = compile_content(rules, setting("templates_dir"))
+        # the plan only: no sample renders, so no render processes for a one-shot command
+        result = compile_content(rules, setting("templates_dir"), renders=False)
     except Exception:  # noqa: BLE001 - a hint only: the worker's rules may live elsewhere
         return []
     if not result.plan.journeys:

@@ -30,15 +30,23 @@ def compile_content(
     rules_dir: str | Path,
     templates,
     registry: dict[str, ActivitySpec] | None = None,
+    *,
+    renders: bool = True,
 ):
     """``dsl.compiler.compile_rules`` given what the engine has: the catalogue of the
     activity registry (loaded when not given) and the shared render pool for the sample
-    renders, so ``validate`` checks what a send would hit. Returns its ``CompileResult``."""
+    renders, so ``validate`` checks what a send would hit. ``renders=False`` skips the
+    sample renders (and starts no render process) for callers that only read the plan.
+    Returns its ``CompileResult``."""
     from dsl.compiler import compile_rules
-    from engine.delivery.render_pool import shared_pool
 
     registry = registry if registry is not None else load_registry()
-    return compile_rules(rules_dir, templates, catalogue(registry), renderer=shared_pool())
+    renderer = None
+    if renders:
+        from engine.delivery.render_pool import shared_pool
+
+        renderer = shared_pool()
+    return compile_rules(rules_dir, templates, catalogue(registry), renderer=renderer)
 
 
 class PlanError(Exception):
