@@ -2,10 +2,11 @@
 
 In: nothing (this module is imported by both sides). Out:
 
-- activity names: ``SEND_EMAIL``, ``LOOKUP``, ``CALL_PREFIX`` + a registered activity's
+- activity names: ``SEND_EMAIL``, ``LOOKUP``, ``RECORD``, ``CALL_PREFIX`` + a registered activity's
   name (``call_activity_name``), and ``calls_task_queue`` (where those calls run);
 - each activity's input and result dataclass: ``SendEmailInput`` / ``SendEmailResult``,
   ``LookupInput`` / ``LookupResult`` (with ``LookupItem`` and ``CustomerSettings``),
+  ``RecordInput`` (the record activity returns nothing),
   ``CallInput`` (a call's result is the activity's own JSON value);
 - the event (``Event``, CONTRACT.md §2) and ``parse_event`` / ``EventError``, which every
   way in uses to check one, with its limits (``MAX_EVENT_BYTES`` ...).
@@ -30,6 +31,9 @@ from typing import Any, Required, TypedDict
 
 SEND_EMAIL = "send_email"
 LOOKUP = "lookup_journeys"
+RECORD = "record_journal"  # the durable record of journeys (engine.runtime.record)
+# The journal lines that go into the durable record: what measurement counts.
+RECORDED_ACTIONS = frozenset({"start", "split", "send", "notify", "end"})
 # A rule's `call NAME(...)` runs the Temporal activity "call.NAME".
 CALL_PREFIX = "call."
 # Developers' activities (rules' `call`) run on their own task queue, beside the main
@@ -121,6 +125,19 @@ class CustomerSettings:
     # run began before it (no contact-policy-v1 marker) applies it from the first answer
     # that says so, a point recorded in its history (workflows/customer.py).
     contact_policy: bool = False
+    # Set by a worker that keeps the durable record of journeys (CONTRACT.md §8,
+    # ``engine.runtime.record``): the customer hands its measured journal lines to the
+    # ``record_journal`` local activity.
+    record: bool = False
+
+
+@dataclass
+class RecordInput:
+    """Journal lines for the durable record: starts, splits, messages and ends."""
+
+    customer_id: str
+    epoch: str  # the entity's epoch: with each line's ``seq``, the row's identity
+    lines: list[dict] = field(default_factory=list)
 
 
 @dataclass

@@ -31,10 +31,22 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from dsl import evaluator
-    from dsl.contract import LOOKUP, Event, LookupInput, LookupItem, LookupResult, lookup_result_of
+    from dsl.contract import (
+        LOOKUP,
+        RECORD,
+        RECORDED_ACTIONS,
+        Event,
+        LookupInput,
+        LookupItem,
+        LookupResult,
+        RecordInput,
+        lookup_result_of,
+    )
     from dsl.experiments import converted
     from dsl.ir import Journey, Trigger, journey_from_dict
     from dsl.schedule import describe_due, next_due
@@ -52,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         INBOX_HISTORY_FACTOR,
         JOURNAL_LIMIT,
         PROFILE_LIMIT_BYTES,
+        RECORD_PENDING_LIMIT,
         SEEN_IDS_LIMIT,
         STATE_START_LIMIT,
         CustomerInput,
@@ -79,6 +92,16 @@ SUBSCRIPTION_EVENTS = ("customer.unsubscribed", "customer.resubscribed", "email.
 PATCH_TRIGGERS = "triggers-v1"
 TIMER_KINDS = ("inactivity:", "date:")  # trigger keys the entity schedules a timer for
 SEGMENT_KIND = "segment:"
+# The durable record of journeys (CONTRACT.md §8, engine.runtime.record): measured journal
+# lines go to the record_journal local activity, once the worker's lookup answer says it
+# keeps the record (settings.record). No server round trip: a local activity's result
+# rides the completion of the workflow task that wrote the lines.
+PATCH_RECORD = "journey-record-v1"
+RECORD_TIMEOUT = timedelta(seconds=15)  # one attempt; the ledger's own bound is 5 s
+# After a failed attempt (the database is down or locked): 1 minute, doubling to 1 hour.
+RECORD_RETRY = timedelta(seconds=60)
+RECORD_RETRY_MAX = timedelta(hours=1)
+RECORD_BATCH = 200  # lines per activity
 
 
 @workflow.defn(name="CustomerWorkflow")
@@ -109,6 +132,9 @@ class CustomerWorkflow:
         self.profile_dirty = False  # a step changed the profile (entering, exit_when)
         self.parsed_triggers: dict[str, Trigger] = {}  # trigger key -> Trigger
         self.counters: dict[str, object] = {}  # metric counters, made once (_counter)
+        self.record_on = False  # set in run(): PATCH_RECORD
+        self.record_in_flight = False
+        self.record_failures = 0  # failed record attempts in a row (the retry's backoff)
         self.interpreter = self.interpreter_class(self)
 
     def _now(self) -> datetime:
@@ -121,8 +147,12 @@ class CustomerWorkflow:
         self.bounded = workflow.patched(PATCH_STATE_BOUNDS)
         self.policy_patched = self._contact_policy_patched()
         self.triggers_on = workflow.patched(PATCH_TRIGGERS)
+        # Asked at the start of the run, never later: a patch first asked after a local
+        # activity's result lands in another workflow task on replay than it did live.
+        self.record_on = workflow.patched(PATCH_RECORD)
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
+        self.recorder = asyncio.create_task(self._record_loop())
         if self.triggers_on:
             self._reschedule(self._now())
             await self._run_with_triggers(inp)
@@ -140,7 +170,9 @@ class CustomerWorkflow:
                     self.busy = False
         # Drain: park every journey at a step boundary, then carry everything over.
         self.draining = True
-        await workflow.wait_condition(lambda: all(t.done() for t in self.tasks.values()))
+        await workflow.wait_condition(
+            lambda: all(t.done() for t in self.tasks.values()) and not self.record_in_flight
+        )
         await workflow.wait_condition(workflow.all_handlers_finished)
         # Carry only the pinned plans that journeys in flight still use.
         in_use = {inst.hash for inst in self.s.instances.values()}
@@ -191,6 +223,8 @@ class CustomerWorkflow:
             "inbox": len(self.s.inbox),
             "now": iso(now),
             "scheduled": self.scheduled(now),
+            # the durable record (CONTRACT.md §8): lines waiting for its database
+            "record_pending": len(self.s.unrecorded),
         }
 
     @workflow.query(name="seen")
@@ -734,3 +768,49 @@ class CustomerWorkflow:
         self.s.journal_seq += 1
         line["seq"] = self.s.journal_seq
         bounded_append(self.s.journal, line, JOURNAL_LIMIT)
+        if line["action"] in RECORDED_ACTIONS and self._recording():
+            if len(self.s.unrecorded) >= RECORD_PENDING_LIMIT:
+                self.s.record_dropped += 1
+            bounded_append(self.s.unrecorded, line, RECORD_PENDING_LIMIT)
+
+    # ------------------------------------------------------------------ the durable record
+
+    def _recording(self) -> bool:
+        """Measured lines go to the durable record: this run began with it (PATCH_RECORD)
+        and the worker keeps one (its lookup answer, recorded in history, said so)."""
+        return self.record_on and self.s.settings.record
+
+    async def _record_loop(self) -> None:
+        """Hands the lines not yet recorded to the record_journal local activity, in the
+        workflow task that wrote them; after a failure, again after RECORD_RETRY, doubling
+        up to RECORD_RETRY_MAX (one durable timer per customer while the database is down)."""
+        while True:
+            await workflow.wait_condition(
+                lambda: bool(self.s.unrecorded) and self._recording() and not self.draining
+            )
+            batch = self.s.unrecorded[:RECORD_BATCH]
+            self.record_in_flight = True
+            try:
+                await workflow.execute_local_activity(
+                    RECORD,
+                    RecordInput(self.s.customer_id, self.s.epoch, batch),
+                    start_to_close_timeout=RECORD_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                )
+            except FailureError as err:  # a local activity's failure comes as its cause
+                self.record_in_flight = False
+                delay = min(RECORD_RETRY * 2 ** min(self.record_failures, 6), RECORD_RETRY_MAX)
+                self.record_failures += 1
+                workflow.logger.warning(
+                    "customer %s: %d journal lines not recorded yet (%s); retrying in %s",
+                    self.s.customer_id,
+                    len(self.s.unrecorded),
+                    getattr(err, "cause", None) or err,
+                    delay,
+                )
+                await workflow.sleep(delay)
+                continue
+            self.record_in_flight = False
+            self.record_failures = 0
+            done = {line["seq"] for line in batch}
+            self.s.unrecorded = [line for line in self.s.unrecorded if line["seq"] not in done]

@@ -40,6 +40,9 @@ INBOX_HISTORY_FACTOR = 4
 # counts at most dsl.contact.MAX_CAP_COUNT = 100 emails). ~20 x 60 + 100 x 22 bytes.
 SUPPRESSED_LIMIT = 20
 MARKETING_SENT_LIMIT = 100
+# The durable record (CONTRACT.md §8, engine.runtime.record): journal lines not yet
+# written to the record database, at most this many (~300 bytes each) while it is down.
+RECORD_PENDING_LIMIT = 500
 
 
 @dataclass
@@ -97,6 +100,10 @@ class CustomerState:
     timers: dict[str, dict] = field(default_factory=dict)  # key -> {due, mark, data}
     fired: dict[str, str] = field(default_factory=dict)  # key -> mark of its last firing
     segments: dict[str, bool] = field(default_factory=dict)  # entering key -> held last
+    # The durable record (RECORD_PENDING_LIMIT): lines not yet recorded, and how many
+    # were dropped unrecorded because the database stayed down past the bound.
+    unrecorded: list[dict] = field(default_factory=list)
+    record_dropped: int = 0
 
 
 @dataclass

@@ -5,8 +5,10 @@ wait for the database (``LIFECYCLE_LEDGER_TIMEOUT`` seconds, default 5).
 Out: a ``Ledger`` with ``get(key) -> LedgerEntry | None``, ``claim(key, owner, lease) ->
 Claim``, ``release(key, owner)``, ``record(...)``, ``suppressed(address)`` /
 ``suppress(address, detail)`` (the shared suppression list, ``<table>_suppressed``: an
-address that hard-bounced is suppressed for every customer id) and ``close()``; ``LedgerError`` when the
-database cannot answer within the timeout (locked, slow, unreachable).
+address that hard-bounced is suppressed for every customer id), ``append_journal(rows)`` /
+``read_journal(since)`` (the durable record of journeys, ``<table>_record``:
+``engine.runtime.record``) and ``close()``; ``LedgerError`` when the database cannot
+answer within the timeout (locked, slow, unreachable).
 
 Activities run at least once: a worker that dies after SMTP's 250 and before the
 activity returns would send the email again on retry, and an attempt that Temporal timed
@@ -108,6 +110,16 @@ class Ledger:
     async def suppress(self, address: str, detail: str) -> None:
         """Suppress ``address`` for every customer; the first detail is kept."""
 
+    async def append_journal(self, rows: list[tuple]) -> None:
+        """Add record rows (``engine.runtime.record.rows_of``); a row already there (same
+        customer, epoch and line number) is left as it is."""
+        raise NotImplementedError
+
+    async def read_journal(self, since: str = "") -> list[tuple]:
+        """Every record row at or after ``since`` (ISO 8601 UTC; "" = all), in the column
+        order of ``_READ_RECORD``."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         raise NotImplementedError
 
@@ -134,6 +146,27 @@ _ENTRY_TABLE = (
 # Addresses that hard-bounced (5xx), for every customer id that uses them.
 _SUPPRESSION = "address TEXT PRIMARY KEY, detail TEXT NOT NULL, recorded_at TEXT NOT NULL"
 
+# The durable record of journeys (engine.runtime.record): one row per journal line that
+# measurement needs, keyed by the line's number in its customer entity, so writing a
+# batch again (a local activity that ran twice) changes nothing.
+RECORD_COLUMNS = (
+    "customer_id, epoch, seq, at, journey, instance, action, template, status, reason,"
+    " experiment, variant, holdout, converted, line"
+)
+_RECORD_TABLE = (
+    "customer_id TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL, at TEXT NOT NULL,"
+    " journey TEXT NOT NULL, instance TEXT NOT NULL, action TEXT NOT NULL,"
+    " template TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,"
+    " experiment TEXT NOT NULL, variant TEXT NOT NULL, holdout SMALLINT NOT NULL,"
+    " converted SMALLINT, line TEXT NOT NULL, PRIMARY KEY (customer_id, epoch, seq)"
+)
+# What a report reads: every column but the line, which only a split's variant order needs.
+_READ_RECORD = (
+    "SELECT customer_id, epoch, instance, action, journey, template, status, reason,"
+    " experiment, variant, holdout, converted, CASE WHEN action = 'split' THEN line END"
+    " FROM {table}"
+)
+
 
 def _locked(what: str, timeout: float, exc: BaseException | None = None) -> LedgerError:
     detail = f": {exc}" if exc else ""
@@ -153,6 +186,7 @@ class SqliteLedger(Ledger):
         self.table = _check_table(table)
         self.claims = f"{self.table}_claim"
         self.suppressions = f"{self.table}_suppressed"
+        self.records = f"{self.table}_record"
         self.timeout = ledger_timeout() if timeout is None else timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection used from worker threads, one statement at a time.
@@ -169,6 +203,7 @@ class SqliteLedger(Ledger):
                 "key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)"
             )
             self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.suppressions} ({_SUPPRESSION})")
+            self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.records} ({_RECORD_TABLE})")
 
     def _run(self, what: str, work):
         # Waiting for this process's own connection counts toward the timeout too: a
@@ -263,6 +298,30 @@ class SqliteLedger(Ledger):
         row = (address.strip().lower(), detail, _now())
         await asyncio.to_thread(self._run, "a suppression", lambda c: c.execute(sql, row))
 
+    async def append_journal(self, rows: list[tuple]) -> None:
+        sql = (
+            f"INSERT INTO {self.records} ({RECORD_COLUMNS})"
+            f" VALUES ({', '.join('?' * 15)}) ON CONFLICT DO NOTHING"
+        )
+
+        def work(c):
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.executemany(sql, rows)
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+
+        await asyncio.to_thread(self._run, "a journal record", work)
+
+    async def read_journal(self, since: str = "") -> list[tuple]:
+        sql = _READ_RECORD.format(table=self.records) + " WHERE at >= ?"
+        return await asyncio.to_thread(
+            self._run, "a journal read", lambda c: c.execute(sql, (since,)).fetchall()
+        )
+
     async def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -278,17 +337,21 @@ class PostgresLedger(Ledger):
         self.table = _check_table(table)
         self.claims = f"{self.table}_claim"
         self.suppressions = f"{self.table}_suppressed"
+        self.records = f"{self.table}_record"
         self.timeout = ledger_timeout() if timeout is None else timeout
-        self._conn = None
-        self._lock = asyncio.Lock()
+        # Two connections: the record's writes (engine.runtime.record) never wait behind,
+        # or hold up, a send's claim.
+        self._conns: dict = {}
+        self._locks = {"main": asyncio.Lock(), "record": asyncio.Lock()}
 
-    async def _connection(self):
+    async def _connection(self, channel: str = "main"):
         import psycopg
 
-        if self._conn is None or self._conn.closed or self._conn.broken:
+        conn = self._conns.get(channel)
+        if conn is None or conn.closed or conn.broken:
             ms = max(1, int(self.timeout * 1000))
             try:
-                self._conn = await psycopg.AsyncConnection.connect(
+                conn = self._conns[channel] = await psycopg.AsyncConnection.connect(
                     self.database_url,
                     autocommit=True,
                     connect_timeout=max(2, int(self.timeout + 0.999)),
@@ -298,17 +361,17 @@ class PostgresLedger(Ledger):
                 )
             except psycopg.OperationalError as exc:
                 raise LedgerError(f"cannot connect to the ledger database: {exc}") from None
-        return self._conn
+        return conn
 
-    async def _run(self, what: str, work):
+    async def _run(self, what: str, work, channel: str = "main"):
         import psycopg
 
         # The client-side bound backs the server's: it also covers waiting for this
         # process's connection and a server that does not answer at all.
         try:
             async with asyncio.timeout(self.timeout * 2 + 1):
-                async with self._lock:
-                    conn = await self._connection()
+                async with self._locks[channel]:
+                    conn = await self._connection(channel)
                     try:
                         return await work(conn)
                     except BaseException:
@@ -330,6 +393,7 @@ class PostgresLedger(Ledger):
                 "key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)"
             )
             await conn.execute(f"CREATE TABLE IF NOT EXISTS {self.suppressions} ({_SUPPRESSION})")
+            await conn.execute(f"CREATE TABLE IF NOT EXISTS {self.records} ({_RECORD_TABLE})")
 
         await self._run("creating its tables", create)
         return self
@@ -406,11 +470,33 @@ class PostgresLedger(Ledger):
         row = (address.strip().lower(), detail, _now())
         await self._run("a suppression", lambda conn: conn.execute(sql, row))
 
+    async def append_journal(self, rows: list[tuple]) -> None:
+        sql = (
+            f"INSERT INTO {self.records} ({RECORD_COLUMNS})"
+            f" VALUES ({', '.join(['%s'] * 15)}) ON CONFLICT DO NOTHING"
+        )
+
+        async def work(conn):
+            async with conn.transaction(), conn.cursor() as cur:
+                await cur.executemany(sql, rows)
+
+        await self._run("a journal record", work, "record")
+
+    async def read_journal(self, since: str = "") -> list[tuple]:
+        sql = _READ_RECORD.format(table=self.records) + " WHERE at >= %s"
+
+        async def work(conn):
+            cur = await conn.execute(sql, (since,))
+            return await cur.fetchall()
+
+        return await self._run("a journal read", work, "record")
+
     async def close(self) -> None:
-        async with self._lock:
-            if self._conn is not None:
-                await self._conn.close()
-                self._conn = None
+        for channel, lock in self._locks.items():
+            async with lock:
+                conn = self._conns.pop(channel, None)
+                if conn is not None:
+                    await conn.close()
 
 
 async def open_ledger(

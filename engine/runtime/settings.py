@@ -250,6 +250,13 @@ VARIABLES: tuple[Variable, ...] = (
         "the worker serves Prometheus metrics on 127.0.0.1:PORT/metrics: messages by journey, template, class and status; journeys started and ended; conversions; and the Temporal SDK's own metrics",
         _port,
     ),
+    Variable(
+        "LIFECYCLE_RECORD",
+        "record",
+        "`true`",
+        "the worker keeps the durable record of journeys (starts, variants, messages, ends) in the sent-ledger's database, which `lifecycle report --live` reads; `false` turns it off",
+        _bool,
+    ),
     Variable("LOG_LEVEL", "log_level", "`INFO`", "worker log level", _log_level),
     # Embedded defaults
     Variable(
@@ -391,6 +398,7 @@ class Settings:
     max_concurrent_calls: int = 20
     sticky_queue_timeout: float = 10.0  # the SDK's default
     metrics_port: int | None = None  # None: no metrics endpoint
+    record: bool = True  # the durable record of journeys (engine.runtime.record)
     log_level: str = "INFO"
     data_dir: str = "var"
     temporal_port: int = 7233

@@ -10,6 +10,7 @@ embedded defaults unless TEMPORAL_ADDRESS / SMTP_HOST are set).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from dsl.contract import LOOKUP, LookupInput, LookupResult, calls_task_queue
 from engine.runtime.client import connect
 from engine.runtime.config import TASK_QUEUE
 from engine.runtime.plans import PlanStore
+from engine.runtime.record import RecordActivities
 from engine.runtime.registry import temporal_activities
 from engine.runtime.servers import EmbeddedTemporal, port_open
 from engine.runtime.settings import Settings, command_environment
@@ -41,12 +43,16 @@ class LookupActivities:
     (a bare list; an object without ``settings``) live on only in recorded histories, and
     the workflow decodes those itself (``dsl.contract.lookup_result_of``)."""
 
-    def __init__(self, store: PlanStore) -> None:
+    def __init__(self, store: PlanStore, record: bool = False) -> None:
         self.store = store
+        self.record = record  # this worker keeps the durable record (settings.record)
 
     @activity.defn(name=LOOKUP)
     def lookup_journeys(self, inp: LookupInput) -> LookupResult:
-        return self.store.answer(inp)
+        answer = self.store.answer(inp)
+        if self.record and answer.settings is not None:
+            answer.settings = dataclasses.replace(answer.settings, record=True)
+        return answer
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -95,14 +101,19 @@ def build_worker(
 ) -> EngineWorker:
     settings = settings if settings is not None else Settings.from_env()
     custom = temporal_activities(store.registry)
+    ledger = getattr(email_activities, "ledger", None)
     activities = [
         email_activities.send_email,
-        LookupActivities(store).lookup_journeys,
+        LookupActivities(store, record=settings.record and ledger is not None).lookup_journeys,
         # Also here for calls scheduled on the main queue by journeys that started
         # before calls got their own queue (workflow patch "call-limits-v1").
         *custom,
         *extra_activities,
     ]
+    if ledger is not None:
+        # Registered even with the record off, for lines a customer still holds from
+        # when it was on.
+        activities.append(RecordActivities(ledger).record_journal)
     workers = [
         Worker(
             client,

@@ -62,4 +62,6 @@ def pg_table(postgres_url: str):
     table = f"ledger_test_{uuid.uuid4().hex[:12]}"
     yield table
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_claim, {table}_suppressed")
+        conn.execute(
+            f"DROP TABLE IF EXISTS {table}, {table}_claim, {table}_suppressed, {table}_record"
+        )

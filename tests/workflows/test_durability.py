@@ -215,6 +215,7 @@ journeys:
             m
             for m in markers
             if m.marker_recorded_event_attributes.marker_name == "core_local_activity"
+            and b"lookup_journeys" in m.marker_recorded_event_attributes.SerializeToString()
         ]
         assert len(lookups) == 1  # the signup's; the five page views asked nothing
 

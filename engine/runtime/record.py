@@ -1,0 +1,102 @@
+"""The durable record of journeys (CONTRACT.md §8): what ``lifecycle report --live``
+counts, shared by every worker of a deployment.
+
+In: the journal lines a customer entity hands to the ``record_journal`` local activity
+(``dsl.contract.RecordInput``: ``start`` with ``holdout``, ``split`` with the variant,
+``send`` / ``notify`` with status and reason, ``end`` with reason and ``converted``).
+Out: rows in the ledger's database (``<ledger table>_record``, SQLite or PostgreSQL, next
+to the sent-ledger: ``Ledger.append_journal``), and, read back, journal lines in the shape
+``engine.tools.report.build_report`` takes (``lines_of``).
+
+Why this design is the cheapest correct one:
+- the lines are written by a *local* activity that the workflow schedules in the workflow
+  task that wrote them: it runs in the worker and its result travels in that task's
+  completion (a marker in history), so recording adds no server round trip and no timer;
+  one activity carries every line of that task (a start, a send and an end together);
+- a row's key is (customer id, entity epoch, line number): a local activity that runs
+  twice (its workflow task failed after it ran) writes the same rows again, which the
+  database ignores, so the record has each line once;
+- lines not yet recorded live in the customer's state (bounded: ``RECORD_PENDING_LIMIT``),
+  are carried across continue-as-new and are retried after ``RECORD_RETRY`` on a durable
+  timer while the database is down, so an outage delays the record instead of losing it
+  (beyond the bound, the oldest are dropped and counted in ``record_dropped``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from temporalio import activity
+
+from dsl.contract import RECORD, RECORDED_ACTIONS, RecordInput
+
+__all__ = ["RECORDED_ACTIONS", "RecordActivities", "lines_of", "rows_of"]
+
+
+def _flag(value) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+def rows_of(inp: RecordInput) -> list[tuple]:
+    """The database rows of ``inp``'s lines (``engine.delivery.ledger.RECORD_COLUMNS``)."""
+    rows = []
+    for line in inp.lines:
+        rows.append(
+            (
+                inp.customer_id,
+                inp.epoch,
+                int(line.get("seq", 0)),
+                str(line.get("at", "")),
+                str(line.get("journey", "")),
+                str(line.get("instance", "")),
+                str(line.get("action", "")),
+                str(line.get("template", "")),
+                str(line.get("status", "")),
+                str(line.get("reason", "")),
+                str(line.get("experiment", "")),
+                str(line.get("variant", "")),
+                int(bool(line.get("holdout"))),
+                _flag(line.get("converted")),
+                json.dumps(line, separators=(",", ":"), sort_keys=True, default=str),
+            )
+        )
+    return rows
+
+
+def lines_of(rows: list[tuple]) -> list[dict]:
+    """Journal lines for ``build_report`` from ``Ledger.read_journal`` rows. An instance is
+    named with its entity's epoch, so a customer id reused after a terminate is counted as
+    the new entity it is."""
+    out = []
+    for cid, epoch, instance, action, journey, template, status, reason, *rest in rows:
+        experiment, variant, holdout, converted, split_line = rest
+        line = {
+            "customer_id": cid,
+            "instance": f"{epoch}/{instance}",
+            "action": action,
+            "journey": journey,
+        }
+        if action == "start":
+            line["holdout"] = bool(holdout)
+        elif action == "end":
+            line["converted"] = None if converted is None else bool(converted)
+        elif action == "split":
+            line["experiment"], line["variant"] = experiment, variant
+            variants = json.loads(split_line).get("variants") if split_line else None
+            if variants:
+                line["variants"] = variants
+        else:
+            line["template"], line["status"], line["reason"] = template, status, reason
+        out.append(line)
+    return out
+
+
+class RecordActivities:
+    """The ``record_journal`` local activity over a ``Ledger``."""
+
+    def __init__(self, ledger) -> None:
+        self.ledger = ledger
+
+    @activity.defn(name=RECORD)
+    async def record_journal(self, inp: RecordInput) -> None:
+        await self.ledger.append_journal(rows_of(inp))
