@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         json_size,
         position_label,
     )
+    from workflows.visibility import journeys_update
 
 LOOKUP_TIMEOUT = timedelta(seconds=10)
 # How long a customer trusts the worker's list of trigger keys before asking again:
@@ -79,6 +80,9 @@ SUBSCRIPTION_EVENTS = ("customer.unsubscribed", "customer.resubscribed", "email.
 PATCH_TRIGGERS = "triggers-v1"
 TIMER_KINDS = ("inactivity:", "date:")  # trigger keys the entity schedules a timer for
 SEGMENT_KIND = "segment:"
+# The journeys in flight as a search attribute (workflows.visibility), for the Temporal UI:
+# upserted when the set changes, where the worker said the namespace has it registered.
+PATCH_SEARCH_ATTRIBUTES = "search-attributes-v1"
 
 
 @workflow.defn(name="CustomerWorkflow")
@@ -123,6 +127,7 @@ class CustomerWorkflow:
         self.triggers_on = workflow.patched(PATCH_TRIGGERS)
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
+        self._journeys_changed()  # a run continued as new: catch up if need be
         if self.triggers_on:
             self._reschedule(self._now())
             await self._run_with_triggers(inp)
@@ -328,6 +333,7 @@ class CustomerWorkflow:
             if item.journey is not None:
                 self.s.plans[item.hash] = item.journey
             self._maybe_start(item.hash, dict(data), now)
+        self._journeys_changed()
 
     async def _profile_changed(self, now: datetime) -> None:
         """After any profile change: exit_when of the journeys in flight, then the
@@ -453,6 +459,7 @@ class CustomerWorkflow:
             if isinstance(updates, dict) and updates:
                 await self._profile_changed(now)
             self._reschedule(self._now())
+        self._journeys_changed()
 
     async def _lookup_cached(self, etype: str, now: datetime) -> list[LookupItem]:
         """Journeys the event trigger of ``etype`` starts; no lookup at all for an event
@@ -606,6 +613,21 @@ class CustomerWorkflow:
         self._log(inst, "end", reason=reason, **fields)
         self.s.instances.pop(inst.id, None)
         self.tasks.pop(inst.id, None)
+        self._journeys_changed()
+
+    def _journeys_changed(self) -> None:
+        """Keep the search attribute of journeys in flight up to date (after a start, an
+        end, a lookup, and when a run begins), so the Temporal UI lists a journey's
+        customers. Only when the last lookup answer said the worker's namespace has it
+        registered (upserting an unregistered one fails the workflow task), and only when
+        the value changes. An upsert is a command: one history event that rides the
+        workflow task completion, no extra round trip to the server."""
+        if not self.s.settings.search_attributes:
+            return
+        names = [inst.journey for inst in self.s.instances.values()]
+        update = journeys_update(names, workflow.info().typed_search_attributes)
+        if update is not None and workflow.patched(PATCH_SEARCH_ATTRIBUTES):
+            workflow.upsert_search_attributes([update])
 
     # ------------------------------------------------------------------ effects
     # The interpreter's interface back to the entity (workflows.interpreter.Effects).

