@@ -73,9 +73,11 @@ async def journeys_attribute_registered(client: Client) -> bool:
 
 
 def in_journey(journey: str) -> str:
-    """The visibility query for the customers with ``journey`` in flight, e.g.
-    ``LifecycleJourneys = 'win-back'`` (for ``Client.list_workflows`` or the web UI)."""
-    return f"{JOURNEYS_ATTRIBUTE} = '{_quoted(journey)}'"
+    """The visibility query for the customers with ``journey`` in flight, for
+    ``Client.list_workflows`` or the web UI: ``LifecycleJourneys = 'win-back' AND
+    ExecutionStatus = 'Running'`` (a run that continued as new is closed but keeps the
+    value it had)."""
+    return f"{JOURNEYS_ATTRIBUTE} = '{_quoted(journey)}' AND ExecutionStatus = 'Running'"
 
 
 def _quoted(value: str) -> str:
