@@ -82,6 +82,8 @@ TIMER_KINDS = ("inactivity:", "date:")  # trigger keys the entity schedules a ti
 SEGMENT_KIND = "segment:"
 # The journeys in flight as a search attribute (workflows.visibility), for the Temporal UI:
 # upserted when the set changes, where the worker said the namespace has it registered.
+# The marker (at the start of every run) names the runs that began with it, also in the
+# TemporalChangeVersion search attribute; what switches upserts on is the recorded answer.
 PATCH_SEARCH_ATTRIBUTES = "search-attributes-v1"
 
 
@@ -127,6 +129,7 @@ class CustomerWorkflow:
         self.triggers_on = workflow.patched(PATCH_TRIGGERS)
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
+        workflow.patched(PATCH_SEARCH_ATTRIBUTES)  # see _journeys_changed
         self._journeys_changed()  # a run continued as new: catch up if need be
         if self.triggers_on:
             self._reschedule(self._now())
@@ -621,12 +624,19 @@ class CustomerWorkflow:
         customers. Only when the last lookup answer said the worker's namespace has it
         registered (upserting an unregistered one fails the workflow task), and only when
         the value changes. An upsert is a command: one history event that rides the
-        workflow task completion, no extra round trip to the server."""
+        workflow task completion, no extra round trip to the server.
+
+        The guard for replay is that answer, recorded in history (as with
+        ``settings.contact_policy``): histories from before it have none, so they replay
+        without upserts, and a run that began before the deploy upserts from its first
+        answer after it. Not ``workflow.patched`` here: called first after a lookup, its
+        marker can land one workflow task later than replay looks for it (a local
+        activity's result delivered in a new task), a non-determinism error."""
         if not self.s.settings.search_attributes:
             return
         names = [inst.journey for inst in self.s.instances.values()]
         update = journeys_update(names, workflow.info().typed_search_attributes)
-        if update is not None and workflow.patched(PATCH_SEARCH_ATTRIBUTES):
+        if update is not None:
             workflow.upsert_search_attributes([update])
 
     # ------------------------------------------------------------------ effects
