@@ -10,6 +10,9 @@ A namespace registered here without the attribute stands for a cluster nobody se
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,7 +30,15 @@ from engine.runtime.client import send_event
 from engine.runtime.config import customer_workflow_id
 from engine.runtime.plans import PlanStore
 from engine.runtime.visibility import in_journey, journeys_attribute_registered
-from tests.e2e.conftest import TEMPLATES, event, new_customer, status, wait_until
+from tests.e2e.conftest import (
+    REPO,
+    TEMPLATES,
+    clean_env,
+    event,
+    new_customer,
+    status,
+    wait_until,
+)
 from workflows.customer import CustomerWorkflow
 from workflows.state import CustomerInput
 from workflows.visibility import JOURNEYS_KEY
@@ -250,3 +261,32 @@ async def test_the_guard_matters_an_unregistered_attribute_fails_the_task(
         failed = await wait_until(task_failed, 30, "a failed workflow task")
         await bare.get_workflow_handle(customer_workflow_id(cid)).terminate("test over")
     assert JOURNEYS_ATTRIBUTE in failed[0].workflow_task_failed_event_attributes.failure.message
+
+
+def operations_example() -> str:
+    """The Python example of docs/operations.md that lists a journey's customers."""
+    text = (REPO / "docs" / "operations.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```$", text, re.M | re.S)
+    (block,) = [b for b in blocks if "in_journey(" in b]
+    return block
+
+
+async def test_the_listing_example_of_the_operations_page_runs_as_written(
+    client, rules, sink, tmp_path, temporal_server
+):
+    cid = new_customer()
+    async with worker(client, rules, sink, tmp_path) as queue:
+        await send_event(client, event("sa.lapsed", cid, ANN), task_queue=queue)
+        await wait_listed(client, "win-back", queue, {customer_workflow_id(cid)})
+        script = tmp_path / "example.py"
+        script.write_text(operations_example())
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env=clean_env(TEMPORAL_ADDRESS=temporal_server.address),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stderr
+    assert customer_workflow_id(cid) in done.stdout.splitlines()
