@@ -26,15 +26,19 @@ from temporalio.client import Client
 from dsl.contract import JOURNEYS_ATTRIBUTE
 from engine.delivery.smtp import SmtpSettings
 from engine.runtime.assembly import assemble
-from engine.runtime.client import send_event
+from engine.runtime.client import connect, send_event
 from engine.runtime.config import customer_workflow_id
 from engine.runtime.plans import PlanStore
+from engine.runtime.servers import EmbeddedTemporal, port_open
 from engine.runtime.visibility import in_journey, journeys_attribute_registered
+from engine.tools.smtp_sink import free_port
 from tests.e2e.conftest import (
+    BIN,
     REPO,
     TEMPLATES,
     clean_env,
     event,
+    kill9,
     new_customer,
     status,
     wait_until,
@@ -290,3 +294,32 @@ async def test_the_listing_example_of_the_operations_page_runs_as_written(
         )
     assert done.returncode == 0, done.stderr
     assert customer_workflow_id(cid) in done.stdout.splitlines()
+
+
+async def test_an_embedded_database_from_before_the_attribute_gets_it(tmp_path):
+    """``start-dev --search-attribute`` registers only in a database it creates; the
+    embedded server adds it to one made before (``var/temporal/temporal.db`` of an older
+    version, made here by a dev server started without the flag)."""
+    data = tmp_path / "temporal"
+    data.mkdir()
+    port = free_port()
+    older = subprocess.Popen(
+        [str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port)]
+        + ["--headless", "--log-level", "error", "--db-filename", str(data / "temporal.db")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        await wait_until(lambda: port_open("127.0.0.1", port), 30, "the older server")
+        before = await connect(f"127.0.0.1:{port}")
+        assert not await journeys_attribute_registered(before)
+    finally:
+        older.terminate()
+        older.wait(timeout=30)
+    server = EmbeddedTemporal(data, port=port, ui_port=free_port(), headless=True).start()
+    try:
+        assert await journeys_attribute_registered(await connect(server.address))
+    finally:
+        server.stop()
+        kill9(server.process)
