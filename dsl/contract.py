@@ -2,6 +2,7 @@
 
 In: nothing (this module is imported by both sides). Out:
 
+- the search attribute ``JOURNEYS_ATTRIBUTE`` (of ``JOURNEYS_ATTRIBUTE_TYPE``);
 - activity names: ``SEND_EMAIL``, ``LOOKUP``, ``RECORD``, ``CALL_PREFIX`` + a registered activity's
   name (``call_activity_name``), and ``calls_task_queue`` (where those calls run);
 - each activity's input and result dataclass: ``SendEmailInput`` / ``SendEmailResult``,
@@ -49,6 +50,14 @@ def call_activity_name(name: str) -> str:
 def calls_task_queue(task_queue: str) -> str:
     """The task queue of the custom activities that go with the workflows of ``task_queue``."""
     return task_queue + CALLS_QUEUE_SUFFIX
+
+
+# The custom search attribute each customer workflow keeps up to date: the sorted names of
+# its journeys in flight, so the Temporal UI lists "everyone in win-back"
+# (``LifecycleJourneys = "win-back"``). The embedded dev server registers it; a cluster
+# needs ``temporal operator search-attribute create`` (docs/operations.md).
+JOURNEYS_ATTRIBUTE = "LifecycleJourneys"
+JOURNEYS_ATTRIBUTE_TYPE = "KeywordList"
 
 
 # --------------------------------------------------------------------------- send_email
@@ -129,6 +138,10 @@ class CustomerSettings:
     # ``engine.runtime.record``): the customer hands its measured journal lines to the
     # ``record_journal`` local activity.
     record: bool = False
+    # Set by the worker when its namespace has the JOURNEYS_ATTRIBUTE search attribute
+    # registered: only then does the customer upsert it (an unregistered one would fail the
+    # workflow task). False in answers recorded before it existed, and on test servers.
+    search_attributes: bool = False
 
 
 @dataclass

@@ -74,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         json_size,
         position_label,
     )
+    from workflows.visibility import journeys_update
 
 LOOKUP_TIMEOUT = timedelta(seconds=10)
 # How long a customer trusts the worker's list of trigger keys before asking again:
@@ -102,6 +103,11 @@ RECORD_TIMEOUT = timedelta(seconds=15)  # one attempt; the ledger's own bound is
 RECORD_RETRY = timedelta(seconds=60)
 RECORD_RETRY_MAX = timedelta(hours=1)
 RECORD_BATCH = 200  # lines per activity
+# The journeys in flight as a search attribute (workflows.visibility), for the Temporal UI:
+# upserted when the set changes, where the worker said the namespace has it registered.
+# The marker (at the start of every run) names the runs that began with it, also in the
+# TemporalChangeVersion search attribute; what switches upserts on is the recorded answer.
+PATCH_SEARCH_ATTRIBUTES = "search-attributes-v1"
 
 
 @workflow.defn(name="CustomerWorkflow")
@@ -153,6 +159,8 @@ class CustomerWorkflow:
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
         self.recorder = asyncio.create_task(self._record_loop())
+        workflow.patched(PATCH_SEARCH_ATTRIBUTES)  # see _journeys_changed
+        self._journeys_changed()  # a run continued as new: catch up if need be
         if self.triggers_on:
             self._reschedule(self._now())
             await self._run_with_triggers(inp)
@@ -362,6 +370,7 @@ class CustomerWorkflow:
             if item.journey is not None:
                 self.s.plans[item.hash] = item.journey
             self._maybe_start(item.hash, dict(data), now)
+        self._journeys_changed()
 
     async def _profile_changed(self, now: datetime) -> None:
         """After any profile change: exit_when of the journeys in flight, then the
@@ -487,6 +496,7 @@ class CustomerWorkflow:
             if isinstance(updates, dict) and updates:
                 await self._profile_changed(now)
             self._reschedule(self._now())
+        self._journeys_changed()
 
     async def _lookup_cached(self, etype: str, now: datetime) -> list[LookupItem]:
         """Journeys the event trigger of ``etype`` starts; no lookup at all for an event
@@ -640,6 +650,28 @@ class CustomerWorkflow:
         self._log(inst, "end", reason=reason, **fields)
         self.s.instances.pop(inst.id, None)
         self.tasks.pop(inst.id, None)
+        self._journeys_changed()
+
+    def _journeys_changed(self) -> None:
+        """Keep the search attribute of journeys in flight up to date (after a start, an
+        end, a lookup, and when a run begins), so the Temporal UI lists a journey's
+        customers. Only when the last lookup answer said the worker's namespace has it
+        registered (upserting an unregistered one fails the workflow task), and only when
+        the value changes. An upsert is a command: one history event that rides the
+        workflow task completion, no extra round trip to the server.
+
+        The guard for replay is that answer, recorded in history (as with
+        ``settings.contact_policy``): histories from before it have none, so they replay
+        without upserts, and a run that began before the deploy upserts from its first
+        answer after it. Not ``workflow.patched`` here: called first after a lookup, its
+        marker can land one workflow task later than replay looks for it (a local
+        activity's result delivered in a new task), a non-determinism error."""
+        if not self.s.settings.search_attributes:
+            return
+        names = [inst.journey for inst in self.s.instances.values()]
+        update = journeys_update(names, workflow.info().typed_search_attributes)
+        if update is not None:
+            workflow.upsert_search_attributes([update])
 
     # ------------------------------------------------------------------ effects
     # The interpreter's interface back to the entity (workflows.interpreter.Effects).

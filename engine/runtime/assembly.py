@@ -5,9 +5,10 @@ In: a Temporal client, a ``PlanStore``, ``SmtpSettings``, where the sent-ledger 
 SQLite path, a ``DATABASE_URL``, or an open ``Ledger``) and a task queue.
 Out: ``assemble(...)``, an async context manager that opens the ledger, builds the email
 activities (rendering the store's validated template set, or the templates folder when the
-store has none), builds and starts the ``EngineWorker`` (``build_worker``), yields an
-``Assembly``, and on the way out stops the worker and closes the SMTP connection and the
-ledger, in that order, whatever happened.
+store has none), tells the store whether the namespace has the journeys search attribute
+(``engine.runtime.visibility``), builds and starts the ``EngineWorker`` (``build_worker``),
+yields an ``Assembly``, and on the way out stops the worker and closes the SMTP connection
+and the ledger, in that order, whatever happened.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from engine.runtime.config import TASK_QUEUE
 from engine.runtime.keys import load_keys
 from engine.runtime.plans import PlanStore
 from engine.runtime.settings import Settings
+from engine.runtime.visibility import journeys_attribute_registered
 from engine.runtime.worker import EngineWorker, build_worker
 
 
@@ -62,6 +64,8 @@ async def assemble(
     worker's limits (cached customers, concurrent calls); default ``Settings.from_env()``.
     """
     settings = settings if settings is not None else Settings.from_env()
+    # Asked once: customers upsert the journeys search attribute only where it exists.
+    store.use_search_attributes(await journeys_attribute_registered(client))
     if not isinstance(ledger, Ledger):
         ledger = await open_ledger(database_url, Path(ledger))
     try:

@@ -13,6 +13,7 @@ content hash); a reloaded plan only changes which journeys *start* from then on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -59,6 +60,10 @@ class PlanStore:
     when all of them compile and validate; otherwise the previous plan and template set
     stay. ``templates`` is that set (``dsl.templates.TemplateSet``): the email activity
     renders from it, never from the folder, through ``template_source()``."""
+
+    # The worker's namespace has the journeys search attribute (``use_search_attributes``,
+    # from ``engine.runtime.assembly.assemble``): answers tell customers to upsert it.
+    search_attributes = False
 
     def __init__(
         self,
@@ -139,8 +144,15 @@ class PlanStore:
             consent=ps.consent.tree if ps.consent is not None else None,
             public_url=ps.public_url,
             contact_policy=True,
+            search_attributes=self.search_attributes,
         )
         self.schema = getattr(plan, "schema", None)  # dsl.ir.Schema: what events must fit
+
+    def use_search_attributes(self, on: bool) -> None:
+        """Whether the answers from now on tell customers to keep the journeys search
+        attribute (``dsl.contract.CustomerSettings.search_attributes``)."""
+        self.search_attributes = on
+        self.settings = dataclasses.replace(self.settings, search_attributes=on)
 
     def refresh(self) -> None:
         now = time.monotonic()

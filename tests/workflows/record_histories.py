@@ -17,6 +17,11 @@ tests/workflows/histories/:
 - ``EXPERIMENTS``: a ``split`` (both variants), a holdout (sends suppressed) and a goal
   inside and after ``goal_within``, with a customer whose runs continue as new inside a
   variant (``python -m tests.workflows.record_histories LABEL experiments``).
+- ``SEARCH``: the journeys search attribute (search-attributes-v1), which only a server
+  with it registered gets: run on the dev server (``temporal server start-dev`` in memory,
+  real time, seconds-long waits), not the time-skipping one. Journeys start and end
+  (naturally, by a goal, two at once), and a customer continues as new while one waits
+  (``python -m tests.workflows.record_histories LABEL search``).
 Commit new files when the interpreter changes; never overwrite old ones, since replaying
 them is what proves a change is safe for journeys already in flight.
 """
@@ -302,6 +307,100 @@ async def record_policy(start: datetime) -> dict:
     return result.histories
 
 
+SEARCH_RULES = """
+settings:
+  sender: "Acme <hello@acme.test>"
+journeys:
+  win-back:
+    trigger: lapsed
+    goal: back
+    steps:
+      - send t
+      - wait 3 seconds
+      - send t
+  welcome:
+    trigger: signed_up
+    steps:
+      - wait 1 second
+      - send t
+"""
+# (customer, event type, wait for the journeys in flight to be these before the next)
+SEARCH_EVENTS = [
+    ("c-sa1", "lapsed", {"win-back"}),
+    ("c-sa1", "signed_up", {"win-back", "welcome"}),  # two at once; welcome ends first
+    ("c-sa2", "lapsed", {"win-back"}),
+    ("c-sa2", "back", set()),  # ended by its goal
+    ("c-sa1", "page.viewed", set()),  # after both ended naturally
+]
+
+
+async def record_search(start: datetime) -> dict:
+    """SEARCH on a fresh in-memory dev server with the real worker; every run's history."""
+    import uuid
+
+    from engine.delivery.smtp import SmtpSettings
+    from engine.runtime.assembly import assemble
+    from engine.runtime.client import connect, get_status, send_event
+    from engine.runtime.config import customer_workflow_id
+    from engine.runtime.plans import PlanStore
+    from engine.runtime.servers import EmbeddedTemporal
+    from engine.tools.simulator import SimulationResult, _keep_histories
+    from engine.tools.smtp_sink import SmtpSink, free_port
+    from workflows.customer import CustomerWorkflow
+    from workflows.state import CustomerInput
+
+    rules, templates = paths_folders()
+    (rules / "paths.yaml").write_text(SEARCH_RULES)
+    work = Path(tempfile.mkdtemp(prefix="search-"))
+    server = EmbeddedTemporal(
+        work / "temporal", port=free_port(), ui_port=free_port(), headless=True, persist=False
+    ).start()
+    sink = SmtpSink().start()
+    result = SimulationResult(start=start)
+    try:
+        client = await connect(server.address)
+        store = PlanStore(rules, templates)
+        smtp = SmtpSettings(host="127.0.0.1", port=sink.port, starttls="false")
+        queue = f"search-{uuid.uuid4().hex[:6]}"
+        async with assemble(client, store, smtp, work / "ledger.sqlite", queue):
+            assert store.search_attributes, "the dev server should have the attribute"
+
+            async def settle(cid: str, journeys: set[str]) -> None:
+                for _ in range(300):
+                    st = await get_status(client, cid)
+                    active = {a["journey"] for a in st["active"]}
+                    if active == journeys and not st["inbox"]:
+                        return
+                    await asyncio.sleep(0.1)
+                raise TimeoutError(f"{cid}: journeys {active}, expected {journeys}")
+
+            for n, (cid, etype, journeys) in enumerate(SEARCH_EVENTS):
+                ev = {"id": f"{cid}-{n}", "type": etype, "customer_id": cid, "data": {}}
+                ev["customer"] = {"email": f"{cid}@example.test"}
+                await send_event(client, ev, task_queue=queue)
+                await settle(cid, journeys)
+            await settle("c-sa1", set())
+            # Continue-as-new while win-back waits (the new run starts with the value).
+            cid = "c-sa-can"
+            await client.start_workflow(
+                CustomerWorkflow.run,
+                CustomerInput(customer_id=cid, history_limit=40),
+                id=customer_workflow_id(cid),
+                task_queue=queue,
+            )
+            for n in range(12):
+                ev = {"id": f"{cid}-{n}", "type": "lapsed" if n == 0 else "page.viewed"}
+                ev.update(customer_id=cid, data={}, customer={"email": "can@example.test"})
+                await send_event(client, ev, task_queue=queue)
+            await settle(cid, set())
+            for cid in ("c-sa1", "c-sa2", "c-sa-can"):
+                await _keep_histories(client, customer_workflow_id(cid), result)
+    finally:
+        sink.stop()
+        server.stop()
+    return result.histories
+
+
 async def main(label: str, scenario: str) -> None:
     start = datetime(2030, 1, 1, tzinfo=UTC)
     if scenario == "paths":
@@ -312,6 +411,8 @@ async def main(label: str, scenario: str) -> None:
         histories = await record_triggers(start)
     elif scenario == "experiments":
         histories = await record_experiments(start)
+    elif scenario == "search":
+        histories = await record_search(start)
     else:
         events = read_events("samples/events.jsonl", start)
         result = await simulate(
