@@ -40,6 +40,13 @@ INBOX_HISTORY_FACTOR = 4
 # counts at most dsl.contact.MAX_CAP_COUNT = 100 emails). ~20 x 60 + 100 x 22 bytes.
 SUPPRESSED_LIMIT = 20
 MARKETING_SENT_LIMIT = 100
+# `lifecycle why` (CONTRACT.md §8): the latest entry decisions and events a customer keeps,
+# each operand (at most dsl.explain.MAX_OPERANDS = 10) and its value cut at WHY_VALUE_BYTES:
+# at most ~50 x 2.8 KB + 50 x 0.7 KB, typically 50 x 0.3 KB + 50 x 0.1 KB.
+DECISIONS_LIMIT = 50
+RECENT_EVENTS_LIMIT = 50
+WHY_VALUE_BYTES = 120
+WHY_TEXT_CHARS = 300  # a `when` source text or an event id/type longer than this is cut
 
 
 @dataclass
@@ -97,6 +104,13 @@ class CustomerState:
     timers: dict[str, dict] = field(default_factory=dict)  # key -> {due, mark, data}
     fired: dict[str, str] = field(default_factory=dict)  # key -> mark of its last firing
     segments: dict[str, bool] = field(default_factory=dict)  # entering key -> held last
+    # Why journeys did or did not start (`lifecycle why`; bounded by DECISIONS_LIMIT and
+    # RECENT_EVENTS_LIMIT; workflows.customer._decided): one line per journey an event or
+    # trigger could start, and the events taken (type, id, time), each numbered.
+    decisions: list[dict] = field(default_factory=list)
+    decisions_total: int = 0
+    recent_events: list[dict] = field(default_factory=list)
+    recent_events_total: int = 0
 
 
 @dataclass
