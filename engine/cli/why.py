@@ -55,7 +55,7 @@ def _share(basis_points) -> str:
     return f"{pct:g}%"
 
 
-def _decision_text(d: dict, ends: dict[str, dict]) -> str:
+def _decision_text(d: dict, ends: dict[str, dict], running: set[str]) -> str:
     """One sentence: why the journey did or did not start."""
     reason = d.get("reason", "")
     key = f" for key {json.dumps(d['key'])}" if d.get("key") else ""
@@ -68,6 +68,8 @@ def _decision_text(d: dict, ends: dict[str, dict]) -> str:
         end = ends.get(d.get("instance", ""))
         if end is not None:
             text += f"; ended {end['at']} ({_end_reason(end)})"
+        elif d.get("instance") in running:
+            text += "; still running"
         if d.get("when"):
             text += f"; {_when_text(d, True)}"
         return text
@@ -75,12 +77,9 @@ def _decision_text(d: dict, ends: dict[str, dict]) -> str:
         return f"not started: {_when_text(d, False)}"
     if reason == "reentry":
         if d.get("until"):
-            return (
-                f"not started: re-entry: it started{key} before; it can start again from"
-                f" {d['until']}"
-            )
-        last = f" (last at {d['last_entry']})" if d.get("last_entry") else ""
-        return f"not started: re-entry is never: it started{key} before{last}"
+            return f"not started: it started{key} before; re-entry lets it start again from {d['until']}"
+        last = f" (at {d['last_entry']})" if d.get("last_entry") else ""
+        return f"not started: it started{key} before{last} and its re-entry is never"
     if reason == "active":
         return f"not started: it is already active{key} ({d.get('instance', '')})"
     if reason == "state_limit":
@@ -154,11 +153,12 @@ def explain(status: dict, journey: str | None = None) -> dict:
     events = why.get("events", [])
     journal = status.get("journal", [])
     ends = {line.get("instance", ""): line for line in journal if line.get("action") == "end"}
+    running = {inst["id"] for inst in status.get("active", [])}
     wanted = [d for d in decisions if journey in (None, d["journey"])]
 
     def journey_item(d: dict) -> dict:
         item = {k: v for k, v in d.items() if k not in ("at", "event", "trigger", "n")}
-        item["why"] = _decision_text(d, ends)
+        item["why"] = _decision_text(d, ends, running)
         return item
 
     entries: list[dict] = []
@@ -229,29 +229,16 @@ def explain(status: dict, journey: str | None = None) -> dict:
         wait = inst.get("waiting") or {}
         if wait.get("kind") != "defer" or journey not in (None, inst["journey"]):
             continue
-        defers = [
-            line
-            for line in journal
-            if line.get("action") == "defer" and line.get("instance") == inst["id"]
-        ]
-        template = defers[-1].get("template", "") if defers else ""
+        held = [m for m in messages if m["instance"] == inst["id"] and m["outcome"] == "deferred"]
         reason, detail = wait.get("reason", ""), wait.get("detail", "")
-        text = f"held now, until {wait['deadline']} ({reason})"
-        messages.append(
-            {
-                "at": status.get("now", ""),
-                "journey": inst["journey"],
-                "instance": inst["id"],
-                "action": "send",
-                "template": template,
-                "outcome": "held",
-                "reason": reason,
-                "until": wait["deadline"],
-                "detail": detail,
-                "origin": wait.get("origin", ""),
-                "why": f"{text}: {detail}" if detail else text,
-            }
-        )
+        text = f"deferred until {wait['deadline']} ({reason})" + (f": {detail}" if detail else "")
+        item = held[-1] if held else None
+        if item is None:  # its defer line fell out of the bounded journal
+            item = {"at": status.get("now", ""), "journey": inst["journey"], "action": "send"}
+            item.update(instance=inst["id"], template="", origin=wait.get("origin", ""))
+            messages.append(item)
+        item.update(outcome="held", reason=reason, until=wait["deadline"], detail=detail)
+        item["why"] = f"{text}; still held"
     messages.sort(key=lambda m: m["at"])  # stable
 
     return {
@@ -280,7 +267,7 @@ def format_why(report: dict) -> str:
     head = f"why: customer {report['customer_id']}"
     if journey:
         head += f", journey {journey}"
-    lines = [f"{head} (at {report['now']})"]
+    lines = [head]
 
     shown = [
         b
@@ -319,7 +306,7 @@ def format_why(report: dict) -> str:
     note = f" (older ones are not kept: from {bound})" if bound else ""
     lines.append(f"messages{note}:")
     if not report["messages"]:
-        lines.append("  none")
+        lines.append(f"  none from {journey}" if journey else "  none")
     for m in report["messages"]:
         what = f"{m['action']} {m.get('template', '')}".strip()
         lines.append(f"  {m['at']}  {m['journey']}  {what}: {m['why']}")
