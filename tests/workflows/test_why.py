@@ -10,6 +10,7 @@ activities run, so a simulated time can lag by a second or two."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -30,6 +31,12 @@ def templates(tmp_path_factory):
 def why(status: dict, journey: str | None = None) -> str:
     """The explanation as ``lifecycle why`` prints it, times to the minute."""
     text = format_why(explain(status, journey))
+    return re.sub(r"(\d{4}-\d\d-\d\dT\d\d:\d\d):\d\dZ", r"\1Z", text)
+
+
+def why_json(status: dict, journey: str | None = None) -> str:
+    """``lifecycle why --json``, times to the minute."""
+    text = json.dumps(explain(status, journey))
     return re.sub(r"(\d{4}-\d\d-\d\dT\d\d:\d\d):\d\dZ", r"\1Z", text)
 
 
@@ -419,3 +426,38 @@ messages:
   2030-01-04T00:00Z  winback  send wb: sent to hal@example.test: "wb for Hal"
 """
     )
+
+
+async def test_the_json_is_the_same_explanation_as_data(entry):
+    report = json.loads(why_json(entry["vic"], "vip-offer"))
+    assert {k: v for k, v in report.items() if k != "now"} == {
+        "customer_id": "vic",
+        "journey": "vip-offer",
+        "events": {"kept": 4, "total": 4},
+        "decisions": {"kept": 2, "total": 2},
+        "journal": {"kept": 0, "total": 0},
+        "entries": [
+            {
+                "at": "2030-01-02T00:00Z",
+                "event": {
+                    "n": 2,
+                    "at": "2030-01-02T00:00Z",
+                    "type": "order.placed",
+                    "id": "o-1",
+                },
+                "trigger": "order.placed",
+                "journeys": [
+                    {
+                        "journey": "vip-offer",
+                        "outcome": "not_started",
+                        "reason": "when",
+                        "when": 'customer.plan == "gold" and trigger.total > 50',
+                        "values": {"customer.plan": "silver", "trigger.total": 80},
+                        "why": 'not started: when customer.plan == "gold" and trigger.total > 50'
+                        ' was false: customer.plan = "silver", trigger.total = 80',
+                    }
+                ],
+            }
+        ],
+        "messages": [],
+    }
