@@ -35,7 +35,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from dsl import evaluator
+    from dsl import evaluator, explain
     from dsl.contract import (
         LOOKUP,
         RECORD,
@@ -60,19 +60,24 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.state import (
         ACTIVE_LIMIT,
+        DECISIONS_LIMIT,
         INBOX_CARRY_BYTES,
         INBOX_HISTORY_FACTOR,
         JOURNAL_LIMIT,
         PROFILE_LIMIT_BYTES,
+        RECENT_EVENTS_LIMIT,
         RECORD_PENDING_LIMIT,
         SEEN_IDS_LIMIT,
         STATE_START_LIMIT,
+        WHY_TEXT_CHARS,
+        WHY_VALUE_BYTES,
         CustomerInput,
         CustomerState,
         Instance,
         bounded_append,
         json_size,
         position_label,
+        summarise,
     )
     from workflows.visibility import journeys_update
 
@@ -110,6 +115,14 @@ RECORD_BATCH = 200  # lines per activity
 PATCH_SEARCH_ATTRIBUTES = "search-attributes-v1"
 
 
+def _brief(value):
+    """A value for a ``why`` line: a long string cut (marked with "…"), anything else
+    past WHY_VALUE_BYTES replaced by a note of its size."""
+    if isinstance(value, str) and len(value) > WHY_VALUE_BYTES:
+        return value[:WHY_VALUE_BYTES] + "…"
+    return summarise(value, WHY_VALUE_BYTES)
+
+
 @workflow.defn(name="CustomerWorkflow")
 class CustomerWorkflow:
     interpreter_class = Interpreter  # tests/workflows/mutants.py swaps in changed ones
@@ -141,6 +154,7 @@ class CustomerWorkflow:
         self.record_on = False  # set in run(): PATCH_RECORD
         self.record_in_flight = False
         self.record_failures = 0  # failed record attempts in a row (the retry's backoff)
+        self.why_cause: dict = {}  # what the entry decisions being made answer (_decided)
         self.interpreter = self.interpreter_class(self)
 
     def _now(self) -> datetime:
@@ -233,6 +247,7 @@ class CustomerWorkflow:
             "scheduled": self.scheduled(now),
             # the durable record (CONTRACT.md §8): lines waiting for its database
             "record_pending": len(self.s.unrecorded),
+            "why": self._why(),
         }
 
     @workflow.query(name="seen")
@@ -357,6 +372,7 @@ class CustomerWorkflow:
 
     async def _start_by_key(self, key: str, data: dict, now: datetime) -> None:
         """Start the journeys the trigger ``key`` starts, as the plan store answers now."""
+        self.why_cause = {"trigger": str(self._trigger(key))[:WHY_TEXT_CHARS]}
         answer = await workflow.execute_local_activity(
             LOOKUP,
             LookupInput(known=sorted(self.s.plans), trigger=key),
@@ -434,9 +450,11 @@ class CustomerWorkflow:
         event_id = event.get("id")
         if event_id:
             if event_id in self.s.seen_ids:
+                self._remember_event(event, duplicate=True)
                 return
             bounded_append(self.s.seen_ids, event_id, SEEN_IDS_LIMIT)
         self.s.events_processed += 1
+        self._remember_event(event)
         etype = event.get("type", "")
         updates = event.get("customer")
         if isinstance(updates, dict) and updates:
@@ -539,6 +557,7 @@ class CustomerWorkflow:
             "now": now,
         }
         if journey.when is not None and not evaluator.truthy(evaluator.evaluate(journey.when, ctx)):
+            self._decided(journey, "not_started", "when", ctx)
             return
         key = ""
         if journey.key is not None:
@@ -550,14 +569,16 @@ class CustomerWorkflow:
         ]
         if active:  # one active instance per journey and key: say so, never silently
             self._note("not_started", journey=journey.name, reason="active", instance=active[0])
+            self._decided(journey, "not_started", "active", ctx, key=key, instance=active[0])
             return
-        if self.bounded and json_size(dataclasses.asdict(self.s)) > STATE_START_LIMIT:
+        if self.bounded and self._state_size() > STATE_START_LIMIT:
             self._note(
                 "not_started",
                 journey=journey.name,
                 reason="state_limit",
                 detail=f"the customer's state is past {STATE_START_LIMIT} bytes",
             )
+            self._decided(journey, "not_started", "state_limit", ctx, key=key)
             return
         if self.bounded and len(self.s.instances) >= ACTIVE_LIMIT:
             self._note(
@@ -566,15 +587,19 @@ class CustomerWorkflow:
                 reason="active_limit",
                 detail=f"{ACTIVE_LIMIT} journeys are in flight for this customer",
             )
+            self._decided(journey, "not_started", "active_limit", ctx, key=key)
             return
         last = self.s.entries.get(entry_key)
         mode = journey.reentry.mode
         if last is not None:
             if mode == "never":
+                self._decided(journey, "not_started", "reentry", ctx, key=key, last_entry=last)
                 return
             if mode == "after" and now - parse_iso(last) < timedelta(
                 seconds=journey.reentry.seconds
             ):
+                until = iso(parse_iso(last) + timedelta(seconds=journey.reentry.seconds))
+                self._decided(journey, "not_started", "reentry", ctx, key=key, until=until)
                 return
         if mode != "always":  # only never / after consult the last entry
             self.s.entries[entry_key] = iso(now)
@@ -596,7 +621,74 @@ class CustomerWorkflow:
             self._log(inst, "start", plan=plan_hash, holdout=True)
         else:
             self._log(inst, "start", plan=plan_hash)
+        self._decided(journey, "started", "", ctx, key=key, instance=inst.id)
         self._start_task(inst)
+
+    # ------------------------------------------------------------------ why
+
+    def _remember_event(self, event: Event, duplicate: bool = False) -> None:
+        """The event, for ``lifecycle why`` (bounded durable state; no command, no patch);
+        the entry decisions it leads to carry its number."""
+        self.s.recent_events_total += 1
+        line = {
+            "n": self.s.recent_events_total,
+            "at": iso(self._now()),
+            "type": str(event.get("type", ""))[:WHY_TEXT_CHARS],
+            "id": str(event.get("id") or "")[:WHY_TEXT_CHARS],
+        }
+        if duplicate:
+            line["duplicate"] = True  # dropped: an event with this id was taken before
+        bounded_append(self.s.recent_events, line, RECENT_EVENTS_LIMIT)
+        self.why_cause = {"event": line["n"], "trigger": line["type"]}
+
+    def _decided(self, journey: Journey, outcome: str, reason: str, ctx: dict, **fields) -> None:
+        """Why ``journey`` did (``started``) or did not (``not_started``, with the reason:
+        when, reentry, active, state_limit, active_limit) start, for ``lifecycle why``:
+        with the ``when`` and the values of its operands, each one summarised. Bounded
+        durable state only (no command, so no patch)."""
+        self.s.decisions_total += 1
+        line = {"n": self.s.decisions_total, "at": iso(self._now()), "journey": journey.name}
+        line.update(self.why_cause)
+        line["outcome"] = outcome
+        if reason:
+            line["reason"] = reason
+        if journey.when is not None:
+            line["when"] = journey.when.src[:WHY_TEXT_CHARS]
+            line["values"] = {
+                text[:WHY_VALUE_BYTES]: _brief(value)
+                for text, value in explain.operand_values(journey.when, ctx).items()
+            }
+        if outcome == "started" and journey.holdout:
+            line["holdout"] = self.interpreter.held_out(journey)
+            line["holdout_share"] = journey.holdout  # basis points (CONTRACT.md §8)
+        line.update({k: v for k, v in fields.items() if v not in ("", None)})
+        bounded_append(self.s.decisions, line, DECISIONS_LIMIT)
+
+    def _why(self) -> dict:
+        """The ``why`` key of the status query (``lifecycle why``)."""
+        return {
+            "decisions": self.s.decisions,
+            "decisions_total": self.s.decisions_total,
+            "events": self.s.recent_events,
+            "events_total": self.s.recent_events_total,
+        }
+
+    # Bounded by their own limits, and left out of the state-size check so that a
+    # history recorded before them decides every start as it did then.
+    _UNCOUNTED = (
+        "decisions",
+        "decisions_total",
+        "recent_events",
+        "recent_events_total",
+        "unrecorded",
+        "record_dropped",
+    )
+
+    def _state_size(self) -> int:
+        state = dataclasses.asdict(self.s)
+        for name in self._UNCOUNTED:
+            state.pop(name, None)
+        return json_size(state)
 
     def _contact_policy_patched(self) -> bool:
         # A method, so a test can stand in for the engine before the patch (tests/e2e).

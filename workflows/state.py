@@ -43,6 +43,13 @@ MARKETING_SENT_LIMIT = 100
 # The durable record (CONTRACT.md §8, engine.runtime.record): journal lines not yet
 # written to the record database, at most this many (~300 bytes each) while it is down.
 RECORD_PENDING_LIMIT = 500
+# `lifecycle why` (CONTRACT.md §8): the latest entry decisions and events a customer keeps,
+# each operand (at most dsl.explain.MAX_OPERANDS = 10) and its value cut at WHY_VALUE_BYTES:
+# at most ~50 x 2.8 KB + 50 x 0.7 KB, typically 50 x 0.3 KB + 50 x 0.1 KB.
+DECISIONS_LIMIT = 50
+RECENT_EVENTS_LIMIT = 50
+WHY_VALUE_BYTES = 120
+WHY_TEXT_CHARS = 300  # a `when` source text or an event id/type longer than this is cut
 
 
 @dataclass
@@ -104,6 +111,13 @@ class CustomerState:
     # were dropped unrecorded because the database stayed down past the bound.
     unrecorded: list[dict] = field(default_factory=list)
     record_dropped: int = 0
+    # Why journeys did or did not start (`lifecycle why`; bounded by DECISIONS_LIMIT and
+    # RECENT_EVENTS_LIMIT; workflows.customer._decided): one line per journey an event or
+    # trigger could start, and the events taken (type, id, time), each numbered.
+    decisions: list[dict] = field(default_factory=list)
+    decisions_total: int = 0
+    recent_events: list[dict] = field(default_factory=list)
+    recent_events_total: int = 0
 
 
 @dataclass

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "show": "print a journey's compiled plan (no name: list the journeys)",
     "send-event": "send an event (JSON) to a running deployment",
     "status": "show a customer's profile and active journeys",
+    "why": "say why a customer's journeys started or not, and each message went out or not",
     "simulate": "run events through the real workflows on simulated time",
     "report": "simulate events and report conversions, holdouts and experiments",
     "preview": "render a template with a sample customer",
@@ -52,6 +53,7 @@ examples:
                          "customer": {"email": "ann@example.test"}}'
                                          send an event to the running worker
   lifecycle status c-1                   a customer's profile and journeys
+  lifecycle why c-1 --journey winback    why each journey started or not, each email went or not
   lifecycle serve --port 8080            the HTTP API (docs/api.md)
 
 lifecycle COMMAND --help says more about each; docs/operations.md covers settings.

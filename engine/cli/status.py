@@ -27,6 +27,11 @@ def add_arguments(p) -> None:
     p.add_argument("customer_id")
     p.add_argument("--json", action="store_true", help="print the raw status as JSON")
     p.add_argument("--history", type=int, default=10, help="recent actions to show (default 10)")
+    add_connection_arguments(p)
+
+
+def add_connection_arguments(p) -> None:
+    """--address and --namespace: where the worker's Temporal is (status, why)."""
     p.add_argument(
         "--address",
         help="Temporal address (default: TEMPORAL_ADDRESS, else 127.0.0.1 on"
@@ -84,6 +89,16 @@ def run(args) -> ExitCode:
 
 
 async def _run(args) -> ExitCode:
+    status = await fetch_status(args)
+    if isinstance(status, ExitCode):
+        return status
+    print(json.dumps(status, indent=2) if args.json else format_status(status, args.history))
+    return ExitCode.OK
+
+
+async def fetch_status(args) -> dict | ExitCode:
+    """The customer's ``status`` query (``args``: customer_id, address, namespace), or the
+    exit code after saying on stderr why there is none (unreachable, unknown customer)."""
     from temporalio.service import RPCError
 
     from engine.runtime.client import CLI_CONNECT_WAIT, connect, diagnose, get_status
@@ -100,5 +115,4 @@ async def _run(args) -> ExitCode:
         except RPCError as err:
             print(f"error: customer {args.customer_id!r}: {err.message}", file=sys.stderr)
         return ExitCode.PROBLEMS
-    print(json.dumps(status, indent=2) if args.json else format_status(status, args.history))
-    return ExitCode.OK
+    return status

@@ -72,6 +72,7 @@ class SimulationResult:
     actions: list[dict] = field(default_factory=list)
     emails: list = field(default_factory=list)  # engine.tools.smtp_sink captured messages
     histories: dict = field(default_factory=dict)  # workflow id -> history JSON (on request)
+    statuses: dict = field(default_factory=dict)  # customer id -> last status query (on request)
 
     def public_actions(self) -> list[dict]:
         """The actions of CONTRACT.md §4 (send, notify, call, end) in simulated-time order."""
@@ -156,6 +157,7 @@ async def simulate(
     env=None,
     send_heartbeat_seconds: float | None = None,
     smtp_reject: Callable[[str], str | None] | None = None,
+    keep_status: bool = False,
 ) -> SimulationResult:
     """Run ``events`` through the real workflows and activities until ``until`` past
     ``start``. ``env``: a time-skipping ``WorkflowEnvironment`` to run on (its customers'
@@ -163,7 +165,8 @@ async def simulate(
     default: a fresh one, shut down at the end. ``send_heartbeat_seconds``: the send
     activity's heartbeat timeout for the customers this run starts (tests).
     ``smtp_reject``: the capturing server refuses a recipient for which it returns a
-    reply such as ``"550 5.1.1 no such user"`` (tests of hard bounces)."""
+    reply such as ``"550 5.1.1 no such user"`` (tests of hard bounces). ``keep_status``:
+    each customer's ``status`` query at the end goes into ``result.statuses``."""
     from engine.delivery.smtp import SmtpSettings
     from engine.runtime.assembly import assemble
     from engine.runtime.plans import PlanStore
@@ -207,6 +210,10 @@ async def simulate(
                     history_limit,
                     send_heartbeat_seconds,
                 )
+                if keep_status:
+                    for cid in customers:
+                        handle = env.client.get_workflow_handle(customer_workflow_id(cid))
+                        result.statuses[cid] = await _query(env, handle, "status")
                 if keep_histories:
                     for cid in customers:
                         await _keep_histories(env.client, customer_workflow_id(cid), result)

@@ -222,3 +222,64 @@ async def test_without_a_worker_events_are_kept_and_status_says_to_start_one(tmp
     finally:
         server.stop()
         kill9(server.process)
+
+
+async def test_why_explains_a_customer_who_was_never_sent_the_email(deployment):
+    """``lifecycle why`` as a user runs it: an unsubscribed customer's emails suppressed,
+    a start refused while the journey runs and one refused by re-entry afterwards."""
+    port, cid = deployment["port"], customer()
+    profile = {"email": f"{cid}@example.test"}
+    events = Path(deployment["outbox"]).parent / f"{cid}-why.jsonl"
+    lines = [
+        {"id": "w-1", "type": "customer.unsubscribed", "customer_id": cid, "customer": profile},
+        {"id": "w-2", "type": "test.hello", "customer_id": cid},
+        {"id": "w-3", "type": "test.hello", "customer_id": cid},
+    ]
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert lifecycle("send-event", str(events), port=port).returncode == 0
+
+    def ended():
+        st = status(cid, port)
+        return st and any(line["action"] == "end" for line in st["journal"]) and st
+
+    await wait_until(ended, 30, "the journey's end")
+    again = json.dumps({"id": "w-4", "type": "test.hello", "customer_id": cid})
+    assert lifecycle("send-event", again, port=port).returncode == 0
+    await wait_until(lambda: (s := status(cid, port)) and s["events_processed"] == 4, 30, "w-4")
+
+    done = lifecycle("why", cid, port=port)
+    assert done.returncode == 0, done.stderr
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "T", done.stdout)
+    assert text == (
+        f"why: customer {cid}\n"
+        "events and triggers:\n"
+        "  T  customer.unsubscribed (id w-1)\n"
+        "    starts no journey\n"
+        "  T  test.hello (id w-2)\n"
+        "    hello-followup: started (hello-followup:1); ended T (completed)\n"
+        "  T  test.hello (id w-3)\n"
+        "    hello-followup: not started: it is already active (hello-followup:1)\n"
+        "  T  test.hello (id w-4)\n"
+        "    hello-followup: not started: it started before (at T) and its re-entry is never\n"
+        "messages:\n"
+        "  T  hello-followup  send hello: suppressed (unsubscribed): the customer unsubscribed\n"
+        "  T  hello-followup  send followup: suppressed (unsubscribed): the customer"
+        " unsubscribed\n"
+    )
+    as_json = lifecycle("why", cid, "--journey", "hello-followup", "--json", port=port)
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert [(m["template"], m["outcome"], m["reason"]) for m in report["messages"]] == [
+        ("hello", "suppressed", "unsubscribed"),
+        ("followup", "suppressed", "unsubscribed"),
+    ]
+    assert [[j["reason"] for j in e["journeys"] if "reason" in j] for e in report["entries"]] == [
+        [],
+        ["active"],
+        ["reentry"],
+    ]
+    unknown = lifecycle("why", f"{cid}-nobody", port=port)
+    assert (unknown.returncode, unknown.stderr) == (1, f"error: no customer '{cid}-nobody'\n")
+    elsewhere = lifecycle("why", cid, port=free_port())  # nothing there: said as status says it
+    assert elsewhere.returncode == 3
+    assert "LIFECYCLE_TEMPORAL_PORT or TEMPORAL_ADDRESS needs the same setting" in elsewhere.stderr

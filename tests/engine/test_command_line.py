@@ -141,7 +141,8 @@ def test_output_into_a_closed_pipe_ends_quietly(args, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args", [["status", "c-1"], ["send-event", '{"type": "x", "customer_id": "c"}']]
+    "args",
+    [["status", "c-1"], ["why", "c-1"], ["send-event", '{"type": "x", "customer_id": "c"}']],
 )
 def test_an_unreachable_temporal_is_reported_fast_with_how_to_start_it(args):
     port = free_port()  # nothing listens here
