@@ -448,6 +448,11 @@ class Settings:
         return Path(self.data_dir).resolve()
 
     @property
+    def ledger_file(self) -> Path:
+        """The SQLite sent-ledger (and durable record) when ``DATABASE_URL`` is not set."""
+        return self.data_path / "ledger.sqlite"
+
+    @property
     def temporal_target(self) -> str:
         """Where clients connect: ``TEMPORAL_ADDRESS``, else the embedded server."""
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"

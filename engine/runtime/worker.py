@@ -213,7 +213,7 @@ async def run_worker(
             client,
             store,
             smtp,
-            data / "ledger.sqlite",
+            settings.ledger_file,
             database_url=settings.database_url or None,
             templates_dir=templates_dir,
             settings=settings,

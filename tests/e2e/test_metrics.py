@@ -98,3 +98,64 @@ def test_the_sample_grafana_dashboard_uses_only_metrics_the_engine_exports():
             assert name in engine, name
         else:
             assert name.startswith("temporal_workflow_task_schedule_to_start_latency"), name
+
+
+async def test_report_live_counts_what_the_workers_recorded(temporal_server, store, sink, tmp_path):
+    """The durable record written by a worker on the dev server, read back by
+    ``lifecycle report --live`` as an operator runs it (LIFECYCLE_DATA is the worker's)."""
+    import asyncio
+    import json
+    import subprocess
+
+    from tests.e2e.conftest import BIN, REPO, clean_env
+
+    client = await connect(temporal_server.address)
+    queue = f"record-{uuid.uuid4().hex[:8]}"
+    smtp = SmtpSettings(host="127.0.0.1", port=sink.port, starttls="false", timeout=5)
+    customers = [new_customer("rec") for _ in range(3)]
+    async with assemble(
+        client, store, smtp, tmp_path / "ledger.sqlite", queue, templates_dir=TEMPLATES
+    ):
+        for cid in customers:
+            ev = event("test.hello", cid, {"email": f"{cid}@x.test", "name": "Ann"})
+            await send_event(client, ev, task_queue=queue)
+        for cid in customers:
+            await wait_end(client, cid, "hello-followup", timeout=60)
+
+        def report(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [str(BIN / "lifecycle"), "report", "--live", *args],
+                cwd=REPO,
+                env=clean_env(LIFECYCLE_DATA=str(tmp_path)),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        async def recorded():  # the last end's record rides its workflow task: poll briefly
+            done = await asyncio.to_thread(report, "--journey", "hello-followup", "--json")
+            assert done.returncode == 0, done.stderr
+            found = json.loads(done.stdout)["journeys"]
+            return found if found and found[0]["entered"] >= len(customers) else None
+
+        journeys = await wait_until(recorded, 30, "the record of three journeys")
+    # Other tests' customers on this dev server use their own ledgers: exactly these three.
+    assert [j["journey"] for j in journeys] == ["hello-followup"]
+    assert journeys[0]["entered"] == len(customers)
+    assert {(m["template"], m["status"], m["count"]) for m in journeys[0]["messages"]} == {
+        ("hello", "sent", len(customers)),
+        ("followup", "sent", len(customers)),
+    }
+    text = report("--since", "1h")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("live: ") and "hello-followup" in text.stdout
+    empty = subprocess.run(
+        [str(BIN / "lifecycle"), "report", "--live"],
+        cwd=REPO,
+        env=clean_env(LIFECYCLE_DATA=str(tmp_path / "nothing")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert empty.returncode == 3  # the engine could not do its job (ExitCode.FAILURE)
+    assert "no record at" in empty.stderr and "./run" in empty.stderr

@@ -254,3 +254,79 @@ def test_report_over_a_simulation(tmp_path):
     )
     assert text.returncode == 0, text.stderr
     assert "experiment subject-test (journey welcome)" in text.stdout
+
+
+# --------------------------------------------------------------------------- report --live
+
+
+def test_since_takes_an_age_or_a_date():
+    from datetime import UTC, datetime
+
+    from engine.cli.report import since_instant
+
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert since_instant(None, now) == ""
+    assert since_instant("30d", now) == "2026-11-01T12:00:00Z"
+    assert since_instant("12h", now) == "2026-12-01T00:00:00Z"
+    assert since_instant("2026-11-01", now) == "2026-11-01T00:00:00Z"
+    assert since_instant("2026-11-01T10:30:00Z", now) == "2026-11-01T10:30:00Z"
+    with pytest.raises(ValueError, match=r"bad --since 'soon': use an age such as 30d"):
+        since_instant("soon", now)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "error: give a JSON-lines file of events to simulate, or --live"),
+        (["samples/events.jsonl", "--live"], "error: give EVENTS (a simulation) or --live"),
+        (["samples/events.jsonl", "--since", "30d"], "error: --since goes with --live"),
+    ],
+)
+def test_report_says_what_it_needs(args, message, capsys):
+    from engine.cli import ExitCode, main
+
+    assert main(["report", *args]) == ExitCode.USAGE
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_a_live_report_over_the_sqlite_record(tmp_path, monkeypatch, capsys):
+    """``--live`` reads the record where the worker keeps it (LIFECYCLE_DATA), with
+    ``--since`` and ``--journey``; the figures are those of ``build_report``."""
+    import asyncio
+
+    from dsl.contract import RecordInput
+    from engine.cli import ExitCode, main
+    from engine.delivery.ledger import open_ledger
+    from engine.runtime.record import rows_of
+
+    monkeypatch.setenv("LIFECYCLE_DATA", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+    async def write():
+        ledger = await open_ledger(None, tmp_path / "ledger.sqlite")
+        for n, (cid, at, conv) in enumerate(
+            [("a", "2026-11-01T00:00:00Z", True), ("b", "2026-11-20T00:00:00Z", False)]
+        ):
+            lines = [
+                {"seq": 1, "at": at, "journey": "j", "instance": "j:1", "action": "start"},
+                {"seq": 2, "at": at, "journey": "j", "instance": "j:1", "action": "send",
+                 "template": "t", "status": "sent"},
+                {"seq": 3, "at": at, "journey": "j", "instance": "j:1", "action": "end",
+                 "reason": "goal" if conv else "completed", "converted": conv},
+                {"seq": 4, "at": at, "journey": "k", "instance": "k:2", "action": "start"},
+            ]  # fmt: skip
+            await ledger.append_journal(rows_of(RecordInput(cid, f"e{n}", lines)))
+        await ledger.close()
+
+    asyncio.run(write())
+    assert main(["report", "--live", "--json", "--journey", "j"]) == ExitCode.OK
+    (j,) = json.loads(capsys.readouterr().out)["journeys"]
+    assert (j["journey"], j["entered"], j["converted"], j["rate"]) == ("j", 2, 1, 0.5)
+    assert j["messages"] == [{"template": "t", "status": "sent", "reason": "", "count": 2}]
+
+    assert main(["report", "--live", "--since", "2026-11-10"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert out.startswith(
+        f"live: 4 recorded lines since 2026-11-10T00:00:00Z in {tmp_path / 'ledger.sqlite'}\n"
+    )
+    assert "journeys\n" in out
