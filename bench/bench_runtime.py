@@ -187,7 +187,10 @@ async def run_journeys(client, side: str, n: int, ctx: dict) -> dict:
     queue = f"bench-{side}-{tag}"
     watcher: SinkWatcher = ctx["watcher"]
     if side == "engine":
-        worker = build_worker(client, ctx["store"], ctx["email"], task_queue=queue)
+        settings = ctx.get("settings")  # bench_measure: the record on or off
+        worker = build_worker(
+            client, ctx["store"], ctx["email"], task_queue=queue, settings=settings
+        )
     else:
         email = ctx["hand_email"][side]
         worker = handwritten_worker(client, email, queue, [journey.JourneyWorkflow])
@@ -250,7 +253,10 @@ async def run_events(client, side: str, n: int, k: int, ctx: dict) -> dict:
     tag = uuid.uuid4().hex[:6]
     queue = f"bench-{side}-{tag}"
     if side == "engine":
-        worker = build_worker(client, ctx["store"], ctx["email"], task_queue=queue)
+        settings = ctx.get("settings")  # bench_measure: the record on or off
+        worker = build_worker(
+            client, ctx["store"], ctx["email"], task_queue=queue, settings=settings
+        )
     else:
         email = ctx["hand_email"]["hand"]
         worker = handwritten_worker(client, email, queue, [entity.EntityWorkflow])
