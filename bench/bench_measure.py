@@ -12,7 +12,8 @@ a. journeys end to end (``bench_runtime.run_journeys``: send, 1 s timer, wait fo
    Sides alternate (on off off on ...); median journeys/s; ratio on / off (target >= 0.9).
 b. ``lifecycle report --live`` over N recorded journeys (default 100,000; each a start,
    a split, two sends and an end: 5 rows), written straight into a SQLite record:
-   seconds to read the rows, to turn them into journal lines and to build the report,
+   seconds to read them (aggregated by the database: per instance, per split, message
+   counts), to turn that into journal lines and to build the report,
    and the whole command as an operator runs it (a child process); against the
    strongest straightforward baseline, one SQL ``GROUP BY`` that counts rows by journey,
    action and status (no conversion join, no experiments) (target: the command < 2 s).
@@ -162,9 +163,9 @@ def part_b(args, work: Path) -> None:
                 await ledger.close()
 
         t0 = time.perf_counter()
-        rows = asyncio.run(read())
+        read_rows = asyncio.run(read())
         t1 = time.perf_counter()
-        lines = lines_of(rows)
+        lines = lines_of(read_rows)
         t2 = time.perf_counter()
         report = build_report(lines)
         t3 = time.perf_counter()

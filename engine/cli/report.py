@@ -161,5 +161,5 @@ async def _live(args) -> ExitCode:
         print(f"error: {err}", file=sys.stderr)
         return ExitCode.FAILURE
     span = f" since {since}" if since else ""
-    heading = f"live: {len(rows)} recorded lines{span} in {where}\n"
+    heading = f"live: the durable record in {where}{span}\n"
     return _print(args, lines_of(rows), heading)

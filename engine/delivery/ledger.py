@@ -115,9 +115,9 @@ class Ledger:
         customer, epoch and line number) is left as it is."""
         raise NotImplementedError
 
-    async def read_journal(self, since: str = "") -> list[tuple]:
-        """Every record row at or after ``since`` (ISO 8601 UTC; "" = all), in the column
-        order of ``_READ_RECORD``."""
+    async def read_journal(self, since: str = "") -> dict[str, list[tuple]]:
+        """What a report needs of the rows at or after ``since`` (ISO 8601 UTC; "" = all):
+        ``_READ_RECORD``'s queries by name, each answer's rows."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -160,12 +160,34 @@ _RECORD_TABLE = (
     " experiment TEXT NOT NULL, variant TEXT NOT NULL, holdout SMALLINT NOT NULL,"
     " converted SMALLINT, line TEXT NOT NULL, PRIMARY KEY (customer_id, epoch, seq)"
 )
-# What a report reads: every column but the line, which only a split's variant order needs.
-_READ_RECORD = (
-    "SELECT customer_id, epoch, instance, action, journey, template, status, reason,"
-    " experiment, variant, holdout, converted, CASE WHEN action = 'split' THEN line END"
-    " FROM {table}"
-)
+# What a report reads (engine.runtime.record.lines_of), aggregated by the database: one
+# row per journey instance (its start with the holdout, its end with `converted`), one
+# per split, one per experiment with its variants in the order written, and the message
+# counts by journey, template, status and reason. `?` is the earliest time kept.
+_READ_RECORD = {
+    "instances": (
+        "SELECT customer_id, epoch, instance, journey,"
+        " MAX(CASE WHEN action = 'start' THEN 1 ELSE 0 END),"
+        " MAX(CASE WHEN action = 'start' THEN holdout ELSE 0 END),"
+        " MAX(CASE WHEN action = 'end' THEN 1 ELSE 0 END),"
+        " MAX(CASE WHEN action = 'end' THEN converted END)"
+        " FROM {table} WHERE at >= ? AND action IN ('start', 'end')"
+        " GROUP BY customer_id, epoch, instance, journey"
+    ),
+    "splits": (
+        "SELECT customer_id, epoch, instance, journey, experiment, variant"
+        " FROM {table} WHERE at >= ? AND action = 'split'"
+    ),
+    "orders": (
+        "SELECT journey, experiment, MIN(line) FROM {table}"
+        " WHERE at >= ? AND action = 'split' GROUP BY journey, experiment"
+    ),
+    "messages": (
+        "SELECT journey, action, template, status, reason, COUNT(*) FROM {table}"
+        " WHERE at >= ? AND action IN ('send', 'notify')"
+        " GROUP BY journey, action, template, status, reason"
+    ),
+}
 
 
 def _locked(what: str, timeout: float, exc: BaseException | None = None) -> LedgerError:
@@ -316,11 +338,14 @@ class SqliteLedger(Ledger):
 
         await asyncio.to_thread(self._run, "a journal record", work)
 
-    async def read_journal(self, since: str = "") -> list[tuple]:
-        sql = _READ_RECORD.format(table=self.records) + " WHERE at >= ?"
-        return await asyncio.to_thread(
-            self._run, "a journal read", lambda c: c.execute(sql, (since,)).fetchall()
-        )
+    async def read_journal(self, since: str = "") -> dict[str, list[tuple]]:
+        def work(c):
+            return {
+                name: c.execute(sql.format(table=self.records), (since,)).fetchall()
+                for name, sql in _READ_RECORD.items()
+            }
+
+        return await asyncio.to_thread(self._run, "a journal read", work)
 
     async def close(self) -> None:
         with self._lock:
@@ -482,12 +507,14 @@ class PostgresLedger(Ledger):
 
         await self._run("a journal record", work, "record")
 
-    async def read_journal(self, since: str = "") -> list[tuple]:
-        sql = _READ_RECORD.format(table=self.records) + " WHERE at >= %s"
-
+    async def read_journal(self, since: str = "") -> dict[str, list[tuple]]:
         async def work(conn):
-            cur = await conn.execute(sql, (since,))
-            return await cur.fetchall()
+            out = {}
+            for name, sql in _READ_RECORD.items():
+                sql = sql.format(table=self.records).replace("?", "%s")
+                cur = await conn.execute(sql, (since,))
+                out[name] = await cur.fetchall()
+            return out
 
         return await self._run("a journal read", work, "record")
 

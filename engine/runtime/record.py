@@ -63,31 +63,49 @@ def rows_of(inp: RecordInput) -> list[tuple]:
     return rows
 
 
-def lines_of(rows: list[tuple]) -> list[dict]:
-    """Journal lines for ``build_report`` from ``Ledger.read_journal`` rows. An instance is
-    named with its entity's epoch, so a customer id reused after a terminate is counted as
+def lines_of(read: dict[str, list[tuple]]) -> list[dict]:
+    """Journal lines for ``build_report`` from what ``Ledger.read_journal`` aggregated: a
+    start and an end line per journey instance (as far as each was recorded), a split
+    line per split (the first of each experiment with its variants in order) and a
+    message line per (journey, template, status, reason) with its ``count``. An instance
+    is named with its entity's epoch, so a customer id reused after a terminate counts as
     the new entity it is."""
-    out = []
-    for cid, epoch, instance, action, journey, template, status, reason, *rest in rows:
-        experiment, variant, holdout, converted, split_line = rest
+    out: list[dict] = []
+    for cid, epoch, instance, journey, started, holdout, ended, converted in read["instances"]:
+        name = f"{epoch}/{instance}"
+        if started:
+            out.append(
+                {"action": "start", "customer_id": cid, "instance": name, "journey": journey,
+                 "holdout": bool(holdout)}
+            )  # fmt: skip
+        if ended:
+            out.append(
+                {"action": "end", "customer_id": cid, "instance": name, "journey": journey,
+                 "converted": None if converted is None else bool(converted)}
+            )  # fmt: skip
+    orders = {}
+    for journey, experiment, line in read["orders"]:
+        variants = json.loads(line).get("variants") if line else None
+        if variants:
+            orders[(journey, experiment)] = variants
+    for cid, epoch, instance, journey, experiment, variant in read["splits"]:
         line = {
+            "action": "split",
             "customer_id": cid,
             "instance": f"{epoch}/{instance}",
-            "action": action,
             "journey": journey,
+            "experiment": experiment,
+            "variant": variant,
         }
-        if action == "start":
-            line["holdout"] = bool(holdout)
-        elif action == "end":
-            line["converted"] = None if converted is None else bool(converted)
-        elif action == "split":
-            line["experiment"], line["variant"] = experiment, variant
-            variants = json.loads(split_line).get("variants") if split_line else None
-            if variants:
-                line["variants"] = variants
-        else:
-            line["template"], line["status"], line["reason"] = template, status, reason
+        variants = orders.pop((journey, experiment), None)
+        if variants:
+            line["variants"] = variants
         out.append(line)
+    for journey, action, template, status, reason, count in read["messages"]:
+        out.append(
+            {"action": action, "customer_id": "", "instance": "", "journey": journey,
+             "template": template, "status": status, "reason": reason, "count": int(count)}
+        )  # fmt: skip
     return out
 
 

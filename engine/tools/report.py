@@ -99,7 +99,8 @@ def build_report(actions: list[dict]) -> dict:
             if status == "duplicate":  # an earlier attempt went out: counted as sent
                 status = "sent"
             reason = a.get("reason") or "" if status != "sent" else ""
-            j["messages"][(a.get("template") or "", status, reason)] += 1
+            # a line stands for one message, or for ``count`` of them (the live record)
+            j["messages"][(a.get("template") or "", status, reason)] += a.get("count", 1)
 
     out_journeys = []
     for name in sorted(journeys):

@@ -58,3 +58,10 @@ def test_policy_bench_runs_both_sides_with_the_same_emails():
 def test_triggers_bench_runs_both_sides():
     out = run_bench("bench_triggers.py", "--customers", "3")
     assert "triggers - none:" in out
+
+
+def test_measure_bench_runs_both_sides_and_the_report():
+    out = run_bench("bench_measure.py", "--customers", "3", "--journeys", "500", "--repeat", "1")
+    assert "ratio on / off" in out
+    assert "(the on side recorded" in out and "recorded 0 rows" not in out
+    assert "`lifecycle report --live --json` (a child process)" in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -327,6 +328,7 @@ def test_a_live_report_over_the_sqlite_record(tmp_path, monkeypatch, capsys):
     assert main(["report", "--live", "--since", "2026-11-10"]) == ExitCode.OK
     out = capsys.readouterr().out
     assert out.startswith(
-        f"live: 4 recorded lines since 2026-11-10T00:00:00Z in {tmp_path / 'ledger.sqlite'}\n"
+        f"live: the durable record in {tmp_path / 'ledger.sqlite'} since 2026-11-10T00:00:00Z\n"
     )
     assert "journeys\n" in out
+    assert re.search(r"^  j +1 +0 +0 +0\.0%", out, re.M)  # b only: no conversion since then
