@@ -319,7 +319,28 @@ class RenderPool:
         if pool is not None:
             pool.close()  # no render is waited for at exit: a running one is stopped
             pool.stop()
+            _stop_workers_first(pool)
             pool.join(timeout=5)
+
+
+def _stop_workers_first(pool) -> None:
+    """End the pool's processes before pebble (5.2) closes its channels: closing them
+    unlinks their semaphore, and a process still starting up then dies printing a
+    ``FileNotFoundError`` traceback from ``SemLock._rebuild`` into our stderr (seen in CI
+    under a command's output). With the pool stopped, its manager thread starts no new
+    process once it has ended; then each process is stopped as pebble would stop it."""
+    loop = getattr(pool, "_pool_manager_loop", None)
+    workers = getattr(getattr(getattr(pool, "_pool_manager", None), "worker_manager", None),
+                      "workers", None)  # fmt: skip
+    if loop is None or not isinstance(workers, dict):
+        return  # another pebble: its own order
+    loop.join(timeout=5)
+    if loop.is_alive():
+        return
+    from pebble.common.process import stop_process
+
+    for pid in list(workers):
+        stop_process(workers.pop(pid))
 
 
 def _file(name: str) -> str:
