@@ -23,6 +23,24 @@ class ExitCode(IntEnum):
     FAILURE = 3  # the engine could not do its job (server unreachable, ...)
 
 
+def add_content_arguments(parser, rules: bool = True) -> None:
+    """``--rules`` and ``--templates``, defaulting to what the worker reads
+    (``LIFECYCLE_RULES`` / ``LIFECYCLE_TEMPLATES``, else ``rules/`` and ``templates/``)."""
+    from engine.runtime.settings import setting
+
+    if rules:
+        parser.add_argument(
+            "--rules",
+            default=setting("rules_dir"),
+            help="rules folder (default: LIFECYCLE_RULES, else rules/)",
+        )
+    parser.add_argument(
+        "--templates",
+        default=setting("templates_dir"),
+        help="templates folder (default: LIFECYCLE_TEMPLATES, else templates/)",
+    )
+
+
 COMMANDS: dict[str, str] = {
     "validate": "check rules and templates; report every problem",
     "journeys": "list the journeys and what starts each",

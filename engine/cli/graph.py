@@ -14,9 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.cli import ExitCode
+from engine.cli import ExitCode, add_content_arguments
 from engine.cli.journeys import list_journeys, unknown_journey
-from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
 EXAMPLES = (
     "lifecycle graph welcome-series",
@@ -28,10 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "journey", nargs="?", help="journey name (leave it out to list the journeys)"
     )
-    parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
-    parser.add_argument(
-        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
-    )
+    add_content_arguments(parser)
     parser.add_argument(
         "--format",
         choices=("mermaid", "svg"),

@@ -17,8 +17,7 @@ import json
 import sys
 from collections.abc import Iterator
 
-from engine.cli import ExitCode
-from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+from engine.cli import ExitCode, add_content_arguments
 
 EXAMPLES = (
     "lifecycle journeys",
@@ -28,10 +27,7 @@ EXAMPLES = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
-    parser.add_argument(
-        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
-    )
+    add_content_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per journey")
 
 

@@ -19,8 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.cli import ExitCode
-from engine.runtime.config import DEFAULT_TEMPLATES_DIR
+from engine.cli import ExitCode, add_content_arguments
 
 if TYPE_CHECKING:
     from dsl.templates import TemplateRenderError
@@ -38,9 +37,7 @@ EXAMPLES = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("template", help="template name (welcome for templates/welcome.html.j2)")
-    parser.add_argument(
-        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
-    )
+    add_content_arguments(parser, rules=False)
     parser.add_argument(
         "--customer",
         metavar="FILE|JSON",

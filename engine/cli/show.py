@@ -14,9 +14,8 @@ import json
 import sys
 
 from dsl.clock import short_duration
-from engine.cli import ExitCode
+from engine.cli import ExitCode, add_content_arguments
 from engine.cli.journeys import list_journeys, unknown_journey
-from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
 
 EXAMPLES = (
     "lifecycle show",
@@ -29,10 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "journey", nargs="?", help="journey name (leave it out to list the journeys)"
     )
-    parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
-    parser.add_argument(
-        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
-    )
+    add_content_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 

@@ -19,8 +19,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from dsl.clock import parse_iso
-from engine.cli import ExitCode
-from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+from engine.cli import ExitCode, add_content_arguments
 
 EXAMPLES = (
     "lifecycle simulate samples/events.jsonl",
@@ -31,10 +30,7 @@ EXAMPLES = (
 
 def add_arguments(p) -> None:
     p.add_argument("events", help="JSON-lines file of events")
-    p.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
-    p.add_argument(
-        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
-    )
+    add_content_arguments(p)
     p.add_argument("--start", help="simulated start, ISO 8601 (default: today 00:00 UTC)")
     p.add_argument("--until", default="+90d", help="horizon, e.g. 30d or +90d (default +90d)")
     p.add_argument("--json", action="store_true", help="one JSON object per action")

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import ExitCode
-from engine.runtime.config import DEFAULT_RULES_DIR, DEFAULT_TEMPLATES_DIR
+from engine.cli import ExitCode, add_content_arguments
 
 EXAMPLES = (
     "lifecycle validate",
@@ -21,10 +20,7 @@ EXAMPLES = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rules", default=DEFAULT_RULES_DIR, help="rules folder (default rules/)")
-    parser.add_argument(
-        "--templates", default=DEFAULT_TEMPLATES_DIR, help="templates folder (default templates/)"
-    )
+    add_content_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> ExitCode:

@@ -7,8 +7,6 @@ from pathlib import Path
 
 TASK_QUEUE = "lifecycle"
 CUSTOMER_WORKFLOW_PREFIX = "customer-"
-DEFAULT_RULES_DIR = "rules"
-DEFAULT_TEMPLATES_DIR = "templates"
 
 
 # Temporal refuses workflow ids over 1,000 bytes; 256 characters of customer id can be

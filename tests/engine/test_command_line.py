@@ -286,3 +286,17 @@ def test_send_event_notes_only_types_nothing_uses():
     )
     assert notes[1].endswith("hint: journeys start on: " + ", ".join(sorted(TRIGGERS)))
     assert len(notes) == 2
+
+
+def test_content_commands_read_the_folders_the_worker_reads():
+    """LIFECYCLE_RULES / LIFECYCLE_TEMPLATES are the default of every command's --rules and
+    --templates, as they are the worker's; --rules still wins."""
+    env = {"LIFECYCLE_RULES": str(RULES), "LIFECYCLE_TEMPLATES": str(TEMPLATES)}
+    done = lifecycle("journeys", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "hello-followup" in done.stdout and "welcome-series" not in done.stdout
+    done = lifecycle("validate", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shipped = lifecycle("journeys", "--rules", "rules", "--templates", "templates", env=env)
+    assert "welcome-series" in shipped.stdout
+    assert "default: LIFECYCLE_RULES, else rules/" in lifecycle("validate", "--help").stdout
