@@ -117,11 +117,22 @@ def subjects(messages) -> list[str]:
 
 
 def start_temporal(data_dir: Path, port: int | None = None) -> EmbeddedTemporal:
-    server = EmbeddedTemporal(
-        data_dir, port=port or free_port(), ui_port=free_port(), headless=True
-    )
-    server.start()
-    return server
+    """A headless dev server on free ports. A port found free can be taken before the
+    server binds it (the dev server picks its internal ports too, and other tests start
+    servers): when the server exits saying so, it is started again on new ports."""
+    for attempt in range(3):
+        server = EmbeddedTemporal(
+            data_dir, port=port or free_port(), ui_port=free_port(), headless=True
+        )
+        try:
+            return server.start()
+        except RuntimeError:
+            log = data_dir / "temporal.log"
+            taken = log.exists() and "address already in use" in log.read_text(errors="replace")
+            if not taken or port is not None or attempt == 2:
+                raise
+            log.rename(data_dir / f"temporal.{attempt}.log")  # kept for a look afterwards
+    raise AssertionError("not reached")
 
 
 def kill9(proc: subprocess.Popen | None) -> None:
