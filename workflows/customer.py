@@ -100,8 +100,9 @@ TIMER_KINDS = ("inactivity:", "date:")  # trigger keys the entity schedules a ti
 SEGMENT_KIND = "segment:"
 # The durable record of journeys (CONTRACT.md §8, engine.runtime.record): measured journal
 # lines go to the record_journal local activity, once the worker's lookup answer says it
-# keeps the record (settings.record). No server round trip: a local activity's result
-# rides the completion of the workflow task that wrote the lines.
+# keeps the record (settings.record; the marker, at the start of every run, names the runs
+# that began with it). No server round trip: a local activity's result rides the
+# completion of the workflow task that wrote the lines.
 PATCH_RECORD = "journey-record-v1"
 RECORD_TIMEOUT = timedelta(seconds=15)  # one attempt; the ledger's own bound is 5 s
 # After a failed attempt (the database is down or locked): 1 minute, doubling to 1 hour.
@@ -151,7 +152,6 @@ class CustomerWorkflow:
         self.profile_dirty = False  # a step changed the profile (entering, exit_when)
         self.parsed_triggers: dict[str, Trigger] = {}  # trigger key -> Trigger
         self.counters: dict[str, object] = {}  # metric counters, made once (_counter)
-        self.record_on = False  # set in run(): PATCH_RECORD
         self.record_in_flight = False
         self.record_failures = 0  # failed record attempts in a row (the retry's backoff)
         self.why_cause: dict = {}  # what the entry decisions being made answer (_decided)
@@ -167,9 +167,12 @@ class CustomerWorkflow:
         self.bounded = workflow.patched(PATCH_STATE_BOUNDS)
         self.policy_patched = self._contact_policy_patched()
         self.triggers_on = workflow.patched(PATCH_TRIGGERS)
-        # Asked at the start of the run, never later: a patch first asked after a local
-        # activity's result lands in another workflow task on replay than it did live.
-        self.record_on = workflow.patched(PATCH_RECORD)
+        # The marker names the runs that began with the record; what switches the record
+        # on is the worker's recorded lookup answer (_recording), so a run that began
+        # before it records from its first answer after the deploy. (Asked here, never
+        # later: a patch first asked after a local activity's result lands in another
+        # workflow task on replay than it did live.)
+        workflow.patched(PATCH_RECORD)
         for inst in list(self.s.instances.values()):
             self._start_task(inst)
         self.recorder = asyncio.create_task(self._record_loop())
@@ -900,9 +903,11 @@ class CustomerWorkflow:
     # ------------------------------------------------------------------ the durable record
 
     def _recording(self) -> bool:
-        """Measured lines go to the durable record: this run began with it (PATCH_RECORD)
-        and the worker keeps one (its lookup answer, recorded in history, said so)."""
-        return self.record_on and self.s.settings.record
+        """Measured lines go to the durable record: the worker keeps one, as its latest
+        lookup answer said (recorded in history: answers from before the record lack it,
+        so older histories replay without it, and a run switches at the same point on
+        replay as it did live)."""
+        return self.s.settings.record
 
     async def _record_loop(self) -> None:
         """Hands the lines not yet recorded to the record_journal local activity, in the

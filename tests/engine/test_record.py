@@ -211,3 +211,77 @@ async def test_a_locked_record_table_delays_the_record_and_loses_nothing(
         await run_customers(env, compile_store(rules, templates), templates, ledger, check, days=0)
     finally:
         lock.close()
+
+
+async def test_a_customer_in_flight_at_the_deploy_records_from_its_next_answer(
+    env, templates, tmp_path
+):
+    """A worker that keeps no record (as before this version: its answers say nothing of
+    it) starts the customer; a worker that keeps it takes over mid-journey. The lines from
+    its first lookup answer on are recorded, and the whole history replays."""
+    from temporalio.worker import Replayer
+
+    from engine.runtime.settings import Settings
+    from engine.runtime.worker import workflow_runner
+    from workflows.customer import CustomerWorkflow
+
+    rules = """
+journeys:
+  hello:
+    trigger: customer.signed_up
+    steps:
+      - send welcome
+      - wait for order.placed within 3 days:
+          received:
+            - send nudge
+"""
+    store = compile_store(rules, templates)
+    sink = SmtpSink().start()
+    queue, cid = f"q-{uuid.uuid4().hex[:6]}", f"takeover-{uuid.uuid4().hex[:6]}"
+    smtp = SmtpSettings(host="127.0.0.1", port=sink.port)
+    path = tmp_path / "ledger.sqlite"
+    handle = env.client.get_workflow_handle(customer_workflow_id(cid))
+    try:
+        old = Settings(record=False, max_cached_workflows=0)  # no sticky queue to wait on
+        async with assemble(env.client, store, smtp, path, queue, settings=old):
+            signup = {"type": "customer.signed_up", "customer_id": cid,
+                      "customer": {"email": "t@example.test"}}  # fmt: skip
+            await send_event(env.client, signup, task_queue=queue)
+            await until(lambda: len(sink.messages) == 1)
+            await until(lambda: _waiting(handle))
+        async with assemble(env.client, store, smtp, await open_ledger(None, path), queue):
+            # order.placed is no trigger: the customer asks the worker once its trigger
+            # cache (60 s) is old, so let a minute pass first
+            await env.sleep(timedelta(seconds=61))
+            order = {"type": "order.placed", "customer_id": cid}
+            await send_event(env.client, order, task_queue=queue)
+            await until(lambda: _ended(handle), timeout=60)
+            status = await handle.query("status")
+            ledger = await open_ledger(None, path)
+            try:
+                await until(lambda: _have(ledger, 2))
+                rows = await _keys(ledger)
+            finally:
+                await ledger.close()
+    finally:
+        sink.stop()
+    journal = [(line["action"], line.get("template"), line["seq"]) for line in status["journal"]]
+    assert [a[:2] for a in journal] == [
+        ("start", None), ("send", "welcome"), ("send", "nudge"), ("end", None)
+    ]  # fmt: skip
+    # recorded from the new worker's first answer on: the nudge and the end, not before
+    assert rows == [(cid, journal[2][2]), (cid, journal[3][2])]
+    history = await handle.fetch_history()
+    await Replayer(workflows=[CustomerWorkflow], workflow_runner=workflow_runner()).replay_workflow(
+        history
+    )
+
+
+async def _waiting(handle) -> bool:
+    active = (await handle.query("status"))["active"]
+    return bool(active) and (active[0].get("waiting") or {}).get("kind") == "event"
+
+
+async def _ended(handle) -> bool:
+    status = await handle.query("status")
+    return not status["active"] and any(line["action"] == "end" for line in status["journal"])
