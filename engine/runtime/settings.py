@@ -491,17 +491,17 @@ COMMAND_VARIABLES = (
 )
 
 
-def command_environment(env: Mapping[str, str] | None = None) -> str:
-    """``NAME=value `` for each of ``COMMAND_VARIABLES`` set in ``env`` (default
-    ``os.environ``), shell-quoted: the prefix that makes a printed ``lifecycle`` command
-    reach the deployment this process uses, when typed in another shell."""
+def command_environment(
+    env: Mapping[str, str] | None = None, names: tuple[str, ...] = COMMAND_VARIABLES
+) -> str:
+    """``NAME=value `` for each of ``names`` (default ``COMMAND_VARIABLES``) set in ``env``
+    (default ``os.environ``), shell-quoted: the prefix that makes a printed ``lifecycle``
+    command reach the deployment this process uses, when typed in another shell."""
     import shlex
 
     env = os.environ if env is None else env
     parts = [
-        f"{name}={shlex.quote(env[name].strip())}"
-        for name in COMMAND_VARIABLES
-        if env.get(name, "").strip()
+        f"{name}={shlex.quote(env[name].strip())}" for name in names if env.get(name, "").strip()
     ]
     return "".join(part + " " for part in parts)
 

@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         '{"name": "Me", "email": "me@example.test", "marketing_opt_in": true}}}\'\n'
         f"Look at it:       {command_environment()}.venv/bin/lifecycle status me\n"
         f"Why (or why not): {command_environment()}.venv/bin/lifecycle why me\n"
-        f"Live figures:     {_data_environment()}.venv/bin/lifecycle report --live\n"
+        f"Live figures:     {command_environment(names=('LIFECYCLE_DATA',))}"
+        ".venv/bin/lifecycle report --live\n"
         + (
             "One-click unsubscribe, as a mailbox provider does it (the first email's link):\n"
             f"  curl -d List-Unsubscribe=One-Click {unsubscribe}\n"
@@ -256,15 +257,6 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== 6. the next 30 days of the sample customers, simulated (lifecycle simulate)")
     code = cli_main(["simulate", str(SAMPLES), "--until", "30d"])
     return 0 if arrived and code == 0 else 1
-
-
-def _data_environment() -> str:
-    """``LIFECYCLE_DATA=... `` when set: where ``report --live`` finds the SQLite record."""
-    import os
-    import shlex
-
-    data = os.environ.get("LIFECYCLE_DATA", "").strip()
-    return f"LIFECYCLE_DATA={shlex.quote(data)} " if data else ""
 
 
 if __name__ == "__main__":
