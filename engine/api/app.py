@@ -47,6 +47,9 @@ access_log = logging.getLogger("lifecycle.api.access")
 
 UNSUBSCRIBE_BODY_LIMIT = 4096
 ONE_CLICK = "List-Unsubscribe=One-Click"
+# Seconds an event waits, just after the API started, for the rules (their schema:) it is
+# checked against; past it, 503 with Retry-After (nothing is accepted unchecked).
+STORE_WAIT = 10.0
 
 # ------------------------------------------------------------------ OpenAPI descriptions
 
@@ -142,6 +145,11 @@ class _State:
         self.in_flight = 0
         self.metrics = ApiMetrics()
         self.store_error = ""
+        # Set once the rules are loaded (or failed to load): until then an event cannot be
+        # checked against their schema:, so ingestion waits for it (STORE_WAIT).
+        self.store_ready = asyncio.Event()
+        if store is not None:
+            self.store_ready.set()
 
     @property
     def shop(self) -> str:
@@ -173,6 +181,8 @@ def create_app(
         loader = None
         if state.store is None and load_store:
             loader = asyncio.create_task(_load_store(state))
+        else:
+            state.store_ready.set()
         refresher = asyncio.create_task(_refresh_store(state))
         try:
             yield
@@ -384,12 +394,20 @@ def _close_render_pool() -> None:
 
 
 async def _load_store(state: _State) -> None:
-    from engine.runtime.plans import PlanError, PlanStore
-
     settings = state.settings
     try:
-        state.store = await asyncio.to_thread(PlanStore, settings.rules_dir, settings.templates_dir)
-        _close_render_pool()
+        await _load_rules(state, settings)
+    finally:
+        state.store_ready.set()
+
+
+async def _load_rules(state: _State, settings) -> None:
+    from engine.runtime.plans import PlanError, PlanStore
+
+    try:
+        state.store = await asyncio.to_thread(
+            PlanStore, settings.rules_dir, settings.templates_dir, renders=False
+        )
     except PlanError as err:
         state.store_error = "the rules do not compile (`lifecycle validate` says why)"
         log.error(
@@ -490,8 +508,13 @@ async def _ingest(state: _State, request: Request, kind: str) -> Response:
             key = value.get("writeKey") if isinstance(value, dict) else None
             if not _key_ok(key if isinstance(key, str) else None, state.keys.write):
                 return _unauthorised("a write key")
+        if not state.store_ready.is_set():  # just started: the rules are being read
+            try:
+                await asyncio.wait_for(state.store_ready.wait(), STORE_WAIT)
+            except TimeoutError:
+                return _error(503, "the rules are still loading; retry shortly", retry_after=2)
         try:
-            schema = getattr(state.store, "schema", None)  # rules' schema: (None until loaded)
+            schema = getattr(state.store, "schema", None)  # rules' schema: (None without)
             parsed = (
                 ingest.native_events(value, schema)
                 if kind == "events"

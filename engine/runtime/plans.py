@@ -70,9 +70,14 @@ class PlanStore:
         rules_dir: str | Path,
         templates_dir: str | Path,
         registry: dict[str, ActivitySpec] | None = None,
+        *,
+        renders: bool = True,
     ) -> None:
         self.rules_dir = Path(rules_dir)
         self.templates_dir = Path(templates_dir)
+        # False: compile without the sample renders, for a reader of the plan that sends
+        # nothing (the HTTP API: the schema and the shop's name); the worker checks them.
+        self.renders = renders
         self.registry = registry if registry is not None else load_registry()
         self._checked = 0.0
         self._stamp: tuple = ()
@@ -114,7 +119,12 @@ class PlanStore:
         stamp = self._files_stamp()
         # The compiler reads the templates folder once; that snapshot is what it checked
         # and what goes live, so an edit saved during the compile waits for the next one.
-        result = compile_content(self.rules_dir, self.templates_dir, self.registry)
+        result = compile_content(
+            self.rules_dir,
+            self.templates_dir,
+            self.registry,
+            renders=getattr(self, "renders", True),
+        )
         if result.problems:
             raise PlanError("\n".join(str(p) for p in result.problems))
         self._index(result.plan)

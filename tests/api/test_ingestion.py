@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import httpx
 
@@ -406,3 +407,34 @@ async def test_events_that_do_not_fit_the_rules_schema_are_refused_with_the_fiel
     assert r.status_code == 200
     (warning,) = r.json()["warnings"]
     assert (warning["index"], warning["path"]) == (0, "data.coupon")
+
+
+async def test_events_sent_while_the_api_is_still_reading_the_rules_are_checked(
+    temporal_server, tmp_path
+):
+    """An API that reads its rules itself (as ``lifecycle serve`` does) checks the first
+    request against their schema too: the request waits for the rules instead of going in
+    unchecked. (The API reads them without sample renders: it sends nothing.)"""
+    import shutil
+
+    from engine.runtime.client import connect
+    from tests.api.conftest import RULES
+
+    # Rules that take a while to read: the fixture's, and 600 more journeys.
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    many = "".join(
+        f"  j{i}:\n    trigger: test.many\n    steps:\n      - send hello\n" for i in range(600)
+    )
+    (rules / "many.yaml").write_text("journeys:\n" + many)
+    client = await connect(temporal_server.address)
+    settings = settings_for(temporal_server.address, tmp_path, rules_dir=str(rules))
+    app = create_app(settings, client=client, task_queue=f"api-{uuid.uuid4().hex[:8]}")
+    async with serve_app(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        cid = customer_id()
+        bad = {"type": "order.placed", "customer_id": cid, "data": {"total": "forty"}}
+        r = await http.post("/v1/events", json=bad, headers=bearer(WRITE_KEY))
+        assert r.status_code == 400, r.text
+        assert [p["path"] for p in r.json()["problems"]] == ["data.total"]
+        state = app.state.lifecycle
+        assert state.store is not None and state.store.renders is False
