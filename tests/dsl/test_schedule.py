@@ -118,3 +118,21 @@ def test_trigger_keys_round_trip():
     for t in (INACTIVE, YEARLY, RENEWAL, Trigger(kind="segment", src="x", expr=["lit", True])):
         assert Trigger.from_key(t.key) == t
     assert Trigger.from_key("order.placed") == Trigger(kind="event", event="order.placed")
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        # 28 March 2027: Berlin's clock jumps from 02:00 to 03:00. 02:30 does not exist and
+        # is read with the offset from before the jump (RFC 5545): 03:30 CEST.
+        ("03-28", "2027-03-28T01:30:00+00:00"),
+        # 31 October 2027: 02:00-03:00 happens twice; the first 02:30 (CEST) counts.
+        ("10-31", "2027-10-31T00:30:00+00:00"),
+    ],
+)
+def test_a_local_time_on_a_daylight_saving_day_follows_icalendar(day, expected):
+    trigger = Trigger(kind="date", path="birthday", yearly=True, at="02:30")
+    now = datetime(2027, 3, 1, tzinfo=UTC)
+    found = next_due(trigger, {"birthday": day}, BERLIN, now)
+    assert found is not None
+    assert found.at.astimezone(UTC).isoformat() == expected
