@@ -28,7 +28,9 @@ import binascii
 import hmac
 import json
 import logging
+import re
 import time
+import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -557,10 +559,25 @@ def _segment_endpoint(state: _State, kind: str):
     return endpoint
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id(headers) -> str:
+    """The caller's ``X-Request-ID`` when it is a plain token (a proxy's or the shop's own,
+    so its logs and ours can be joined), else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _REQUEST_ID.fullmatch(text):
+                return text
+    return uuid.uuid4().hex
+
+
 class _Observe:
     """Pure ASGI middleware: metrics and one structured access-log line per request, with
     the route's template (``/u/{token}``) rather than the path, so no customer id or token
-    is ever logged, and no client address."""
+    is ever logged, and no client address; each line and each answer carry the request's
+    id (``X-Request-ID``)."""
 
     def __init__(self, app, state: _State) -> None:
         self.app, self.state = app, state
@@ -571,10 +588,15 @@ class _Observe:
             return
         started = time.perf_counter()
         status = {"code": 500}
+        rid = request_id(scope.get("headers") or ())
 
         async def capture(message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", ()), (b"x-request-id", rid.encode())],
+                }
             await send(message)
 
         try:
@@ -592,6 +614,7 @@ class _Observe:
                             "route": endpoint,
                             "status": status["code"],
                             "ms": round(elapsed * 1000, 1),
+                            "request_id": rid,
                         }
                     )
                 )

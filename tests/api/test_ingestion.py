@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 
 import httpx
@@ -355,6 +356,24 @@ async def test_metrics_count_requests_by_route_and_access_logs_carry_no_personal
     ]
     assert any(line["route"] == "/v1/customers/{customer_id}" for line in lines)
     assert cid not in caplog.text and WRITE_KEY not in caplog.text
+
+    # Each answer and its log line carry the request's id: the caller's when it is a plain
+    # token (joins a proxy's logs with ours), else a new one.
+    caplog.clear()
+    with caplog.at_level("INFO", logger="lifecycle.api.access"):
+        given = await api.http.get("/healthz", headers={"X-Request-ID": "lb-7f3a.42"})
+        made = await api.http.get("/healthz")
+        odd = await api.http.get("/healthz", headers={"X-Request-ID": "a b<script>"})
+    assert given.headers["x-request-id"] == "lb-7f3a.42"
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
+    assert re.fullmatch(r"[0-9a-f]{32}", odd.headers["x-request-id"])
+    logged = [
+        json.loads(r.getMessage())["request_id"]
+        for r in caplog.records
+        if r.name == "lifecycle.api.access"
+    ]
+    assert logged == [given.headers["x-request-id"], made.headers["x-request-id"],
+                      odd.headers["x-request-id"]]  # fmt: skip
 
     text = (await api.http.get("/metrics")).text
     assert 'lifecycle_api_requests_total{endpoint="/v1/events",method="POST",status="202"}' in text
