@@ -155,13 +155,15 @@ def parse_expression(text: str) -> ir.Expr:
 @dataclass(frozen=True)
 class _Scope:
     vars: frozenset[str]
-    event: bool = False  # inside a wait for's where / received branch
+    # Inside a wait for's where / received branch: the event type waited for (True when
+    # unknown, as for a lone expression); False outside.
+    event: bool | str = False
     open_vars: bool = False  # any unknown name is a variable (parse_expression)
 
     def bind(self, name: str) -> _Scope:
         return _Scope(self.vars | {name}, self.event, self.open_vars)
 
-    def with_event(self, event: bool) -> _Scope:
+    def with_event(self, event: bool | str) -> _Scope:
         return _Scope(self.vars, event, self.open_vars)
 
 
@@ -204,16 +206,28 @@ class _Types:
     customer: dict[str, str] | None = None
     trigger: dict[str, str] | None = None
     trigger_what: str = ""  # "the event 'order.placed'", for messages
+    events: dict[str, dict[str, str]] | None = None  # declared events' data fields
 
-    def check(self, root: str, names: list[str]) -> tuple[str | None, str, str | None]:
-        """(problem, coarse type, hint) of ``root.names``."""
-        fields = self.customer if root == "customer" else self.trigger
+    def check(
+        self, root: str, names: list[str], event: str | None = None
+    ) -> tuple[str | None, str, str | None]:
+        """(problem, coarse type, hint) of ``root.names``; ``event``: for ``event.*``, the
+        type of the event a ``wait for`` received (checked when the schema declares it)."""
+        if root == "customer":
+            fields = self.customer
+        elif root == "event":
+            fields = (self.events or {}).get(event) if event else None
+        else:
+            fields = self.trigger
         if fields is None or not names:
             return None, "any", None
         name = names[0]
         kind = fields.get(name)
         if kind is None:
-            if root == "customer":
+            if root == "event":
+                problem = f"'event.{name}' is not a field of the event '{event}'"
+                hint = did_you_mean(name, fields) or "declare it under 'schema: events:'"
+            elif root == "customer":
                 problem = f"unknown customer field '{name}'"
                 hint = did_you_mean(name, fields) or "declare it under 'schema: customer:'"
             else:
@@ -275,9 +289,10 @@ class _Lowering:
             return ["list", [self.lower(item)[0] for item in node.items]], "list"
         if isinstance(node, ast.Path):
             tree = self.path(node)
-            if self.types is None or node.names[0] not in ("customer", "trigger"):
+            if self.types is None or node.names[0] not in ("customer", "trigger", "event"):
                 return tree, "any"
-            problem, kind, hint = self.types.check(node.names[0], node.names[1:])
+            event = self.scope.event if isinstance(self.scope.event, str) else None
+            problem, kind, hint = self.types.check(node.names[0], node.names[1:], event)
             if problem is not None:
                 self.report(node.starts[1] if len(node.starts) > 1 else node.start, problem, hint)
             return tree, kind
@@ -855,9 +870,10 @@ class _Compiler:
                 what = f"the trigger '{triggers[0]}'"
             else:
                 what = "any of the journey's triggers"
-        if customer is None and trigger_fields is None:
+        events = self.schema.events or None
+        if customer is None and trigger_fields is None and events is None:
             return None
-        return _Types(customer=customer, trigger=trigger_fields, trigger_what=what)
+        return _Types(customer=customer, trigger=trigger_fields, trigger_what=what, events=events)
 
     def event_name(self, text: Text) -> str | None:
         try:
@@ -1038,12 +1054,13 @@ class _Compiler:
                 seconds = self.duration(text, node.within)
             where = None
             if node.where is not None:
-                where = _Lowering(text, scope.with_event(True), self.problems, self.types).expr(
-                    node.where
-                )
+                waited = scope.with_event(node.event.text)
+                where = _Lowering(text, waited, self.problems, self.types).expr(node.where)
             received_raw = raw.received if isinstance(raw, WaitForBlock) else None
             timeout_raw = raw.timeout if isinstance(raw, WaitForBlock) else None
-            received, r_scope, r_ends = self.block(received_raw or [], scope.with_event(True))
+            received, r_scope, r_ends = self.block(
+                received_raw or [], scope.with_event(node.event.text)
+            )
             timeout, t_scope, t_ends = self.block(timeout_raw or [], scope)
             after = _join(scope, [(r_scope.with_event(scope.event), r_ends), (t_scope, t_ends)])
             ends = r_ends and t_ends

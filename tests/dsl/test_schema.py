@@ -275,3 +275,47 @@ def test_send_event_refuses_an_event_whose_declared_field_has_the_wrong_type(
         f"{events}:2: error: data.total: must be a number, not '40'",
         "1 bad event(s); nothing was sent",
     ]
+
+
+def test_an_event_field_the_awaited_event_does_not_declare(tmp_path):
+    assert rendered(
+        """
+journeys:
+  j:
+    trigger: customer.signed_up
+    steps:
+      - wait for order.placed where event.totl > 10 within 3 days:
+          received:
+            - if event.order_id == "o-1":
+                - send t
+""",
+        tmp_path,
+    ) == (
+        "r.yaml:11:43: error: 'event.totl' is not a field of the event 'order.placed'\n"
+        "      - wait for order.placed where event.totl > 10 within 3 days:\n"
+        "                                          ^\n"
+        "hint: did you mean 'total'?"
+    )
+
+
+def test_event_fields_of_an_undeclared_event_and_type_clashes(tmp_path):
+    # cart.abandoned is not declared: anything goes; order.placed's total is a number.
+    assert rendered(
+        """
+journeys:
+  j:
+    trigger: customer.signed_up
+    steps:
+      - wait for cart.abandoned where event.anything == 1 within 1 day:
+          received:
+            - wait for order.placed within 3 days:
+                received:
+                  - if event.total > "big":
+                      - send t
+""",
+        tmp_path,
+    ) == (
+        "r.yaml:15:36: error: '>' cannot compare a number with a string\n"
+        '                  - if event.total > "big":\n'
+        "                                   ^"
+    )
