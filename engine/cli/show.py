@@ -114,9 +114,16 @@ def _steps(steps, depth: int) -> list[str]:
         elif s.kind == "if":
             out.append(f"{pad}if {s.cond.src}{at}")
             out.extend(_steps(s.then, depth + 1))
-            if s.else_:
+            branch = s.else_
+            # an else holding only an if is an else if (how `else if` compiles)
+            while len(branch) == 1 and branch[0].kind == "if":
+                inner = branch[0]
+                out.append(f"{pad}else if {inner.cond.src}    # line {inner.origin.line}")
+                out.extend(_steps(inner.then, depth + 1))
+                branch = inner.else_
+            if branch:
                 out.append(f"{pad}else")
-                out.extend(_steps(s.else_, depth + 1))
+                out.extend(_steps(branch, depth + 1))
         elif s.kind == "split":
             out.append(f"{pad}split {s.experiment}{at}")
             for v in s.variants:
