@@ -219,24 +219,31 @@ journeys:
       - send t
 """
     store = compile_store(rules, templates)
-    events = [event("order.placed", "ann", 1)]
-    # 45 signals are 45 history events at least, however they are batched into workflow
-    # tasks: well past the limit of 30 (30 signals were not always enough).
-    events += [event("page.viewed", "ann", 2 + h / 24) for h in range(45)]
-    result = await simulate(
-        events,
-        None,
-        templates,
-        START,
-        timedelta(days=20),
-        store=store,
-        env=sim_env,
-        keep_histories=True,
-        history_limit=30,
-    )
-    runs = [k for k in result.histories if k.startswith("customer-ann")]
-    assert len(runs) >= 2, runs  # it continued as new between scheduling and firing
-    assert sends(result, "ann") == [(11.0, "t")]
+    # On the time-skipping server a run sometimes does not get to continue as new within
+    # the simulation (a workflow task left hanging while the simulator queries it, seen
+    # also before the trigger code: FINDINGS.md); the scenario needs one that did, so it
+    # is tried with up to three customers. Every try must fire the trigger on day 11.
+    for cid in ("ann", "ann-2", "ann-3"):
+        events = [event("order.placed", cid, 1)]
+        # 45 signals are 45 history events at least, however they are batched into
+        # workflow tasks: well past the limit of 30 (30 signals were not always enough).
+        events += [event("page.viewed", cid, 2 + h / 24) for h in range(45)]
+        result = await simulate(
+            events,
+            None,
+            templates,
+            START,
+            timedelta(days=20),
+            store=store,
+            env=sim_env,
+            keep_histories=True,
+            history_limit=30,
+        )
+        assert sends(result, cid) == [(11.0, "t")]
+        runs = [k for k in result.histories if k.startswith(f"customer-{cid}")]
+        if len(runs) >= 2:
+            break  # it continued as new between scheduling and firing
+    assert len(runs) >= 2, runs
 
 
 async def test_status_shows_scheduled_triggers_and_they_fire_after_a_worker_restart(
