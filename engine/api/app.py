@@ -381,13 +381,12 @@ async def _refresh_store(state: _State, every: float = 2.0) -> None:
                 await asyncio.to_thread(store.refresh)
             except Exception as err:  # noqa: BLE001  (keep serving with the last good rules)
                 log.error("cannot reload the rules: %s", err)
-            _close_render_pool()
 
 
 def _close_render_pool() -> None:
-    """Compiling the rules renders samples in the shared render processes; the API renders
-    nothing else, so they go when the compile is done and again at shutdown (they would
-    outlive a terminated server otherwise)."""
+    """At shutdown: the API reads its own rules without sample renders, but a store given
+    to ``create_app`` may render them in the shared render processes, which would outlive
+    a terminated server otherwise."""
     import sys
 
     pool = sys.modules.get("engine.delivery.render_pool")

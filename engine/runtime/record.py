@@ -12,7 +12,8 @@ Why this design is the cheapest correct one:
 - the lines are written by a *local* activity that the workflow schedules in the workflow
   task that wrote them: it runs in the worker and its result travels in that task's
   completion (a marker in history), so recording adds no server round trip and no timer;
-  one activity carries every line of that task (a start, a send and an end together);
+  one activity carries every line of that task; what it does cost is one more activation
+  and marker per such task (bench/bench_measure.py);
 - a row's key is (customer id, entity epoch, line number): a local activity that runs
   twice (its workflow task failed after it ran) writes the same rows again, which the
   database ignores, so the record has each line once;
@@ -28,9 +29,7 @@ import json
 
 from temporalio import activity
 
-from dsl.contract import RECORD, RECORDED_ACTIONS, RecordInput
-
-__all__ = ["RECORDED_ACTIONS", "RecordActivities", "lines_of", "rows_of"]
+from dsl.contract import RECORD, RecordInput
 
 
 def _flag(value) -> int | None:
