@@ -196,26 +196,16 @@ def test_report_over_a_simulation(tmp_path):
     events += [{"type": "order.placed", "customer_id": "c-0", "at": "+20d"}]
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "report",
-            str(path),
-            "--rules",
-            str(tmp_path / "rules"),
-            "--templates",
-            str(tmp_path / "templates"),
-            "--until",
-            "30d",
-            "--json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def run_report(*extra: str) -> subprocess.CompletedProcess:
+        folders = ["--rules", str(tmp_path / "rules"), "--templates", str(tmp_path / "templates")]
+        return subprocess.run(
+            [sys.executable, "-m", "engine", "report", str(path), *folders, "--until", "30d",
+             *extra],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    done = run_report("--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     held = {c for c in ids if in_holdout(c, "welcome", 1000)}
@@ -234,25 +224,7 @@ def test_report_over_a_simulation(tmp_path):
         group = {c for c in ids if variant[c] == name} - held
         assert rows[name]["entered"] == len(group)
         assert rows[name]["converted"] == len(group & set(buyers))
-    text = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "report",
-            str(path),
-            "--rules",
-            str(tmp_path / "rules"),
-            "--templates",
-            str(tmp_path / "templates"),
-            "--until",
-            "30d",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    text = run_report()
     assert text.returncode == 0, text.stderr
     assert "experiment subject-test (journey welcome)" in text.stdout
 
